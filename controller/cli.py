@@ -1,0 +1,41 @@
+"""The `vertexops` command line: one entry point, one subcommand per job.
+
+Subcommands import their module only when chosen, so `vertexops crds` does not pay for the operator's
+imports and a broken optional piece cannot stop the others from starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# subcommand -> (module, help). Each module exposes `add_arguments(parser)` and `run(args) -> int`.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("controller.manager_cli", "run the operator against a cluster (in-cluster or a kubeconfig)"),
+    "dev": ("controller.dev", "local control plane + emulator + operator + samples, with live progress"),
+    "crds": ("controller.crdgen", "write the CustomResourceDefinitions generated from the models"),
+    "emulator": ("emulator.cli", "serve the fake Vertex AI and Gemini API on loopback"),
+    "tools": ("controller.testenv.tools", "install or locate kube-apiserver, etcd, kubectl and helm"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="vertexops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = args_list[0] if args_list else None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=module.run)
+    args = parser.parse_args(args_list)
+    run: Callable[[argparse.Namespace], int] = args._run
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
