@@ -1,0 +1,210 @@
+"""Vertex AI v1 tuning resources (`projects.locations.tuningJobs`) as pydantic models.
+
+`state` is kept as a plain string rather than an enum: Vertex adds states over time and a job in a state
+this version does not know must still be readable (the caller treats it as "not terminal yet").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from controller.google.models_common import ApiModel, Int64, RpcStatus
+
+JOB_STATE_UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
+JOB_STATE_QUEUED = "JOB_STATE_QUEUED"
+JOB_STATE_PENDING = "JOB_STATE_PENDING"
+JOB_STATE_RUNNING = "JOB_STATE_RUNNING"
+JOB_STATE_SUCCEEDED = "JOB_STATE_SUCCEEDED"
+JOB_STATE_FAILED = "JOB_STATE_FAILED"
+JOB_STATE_CANCELLING = "JOB_STATE_CANCELLING"
+JOB_STATE_CANCELLED = "JOB_STATE_CANCELLED"
+JOB_STATE_PAUSED = "JOB_STATE_PAUSED"
+JOB_STATE_EXPIRED = "JOB_STATE_EXPIRED"
+JOB_STATE_UPDATING = "JOB_STATE_UPDATING"
+JOB_STATE_PARTIALLY_SUCCEEDED = "JOB_STATE_PARTIALLY_SUCCEEDED"
+
+#: States after which the job never changes again (python-aiplatform also stops polling on PAUSED).
+TERMINAL_JOB_STATES = frozenset(
+    {
+        JOB_STATE_SUCCEEDED,
+        JOB_STATE_FAILED,
+        JOB_STATE_CANCELLED,
+        JOB_STATE_EXPIRED,
+        JOB_STATE_PARTIALLY_SUCCEEDED,
+    }
+)
+KNOWN_JOB_STATES = frozenset(
+    {
+        JOB_STATE_UNSPECIFIED,
+        JOB_STATE_QUEUED,
+        JOB_STATE_PENDING,
+        JOB_STATE_RUNNING,
+        JOB_STATE_CANCELLING,
+        JOB_STATE_PAUSED,
+        JOB_STATE_UPDATING,
+    }
+    | TERMINAL_JOB_STATES
+)
+
+ADAPTER_SIZES = (
+    "ADAPTER_SIZE_UNSPECIFIED",
+    "ADAPTER_SIZE_ONE",
+    "ADAPTER_SIZE_TWO",
+    "ADAPTER_SIZE_FOUR",
+    "ADAPTER_SIZE_EIGHT",
+    "ADAPTER_SIZE_SIXTEEN",
+    "ADAPTER_SIZE_THIRTY_TWO",
+)
+
+
+class SupervisedHyperParameters(ApiModel):
+    epoch_count: Int64 | None = None
+    learning_rate_multiplier: float | None = None
+    adapter_size: str | None = None
+
+
+class SupervisedTuningSpec(ApiModel):
+    training_dataset_uri: str = ""
+    validation_dataset_uri: str | None = None
+    hyper_parameters: SupervisedHyperParameters | None = None
+    export_last_checkpoint_only: bool | None = None
+
+
+class EncryptionSpec(ApiModel):
+    kms_key_name: str
+
+
+class TunedModelCheckpoint(ApiModel):
+    checkpoint_id: str = ""
+    epoch: Int64 = 0
+    step: Int64 = 0
+    endpoint: str = ""
+
+
+class VertexTunedModel(ApiModel):
+    """The output of a succeeded job: a Model version and the Endpoint it is deployed to."""
+
+    model: str = ""
+    endpoint: str = ""
+    checkpoints: list[TunedModelCheckpoint] = []
+
+
+class SupervisedTuningDataStats(ApiModel):
+    """The summary of the training data; the distributions Vertex also sends are not modelled."""
+
+    tuning_dataset_example_count: Int64 = 0
+    total_tuning_character_count: Int64 = 0
+    total_billable_token_count: Int64 = 0
+    tuning_step_count: Int64 = 0
+
+
+class TuningDataStats(ApiModel):
+    supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
+
+
+class TuningJob(ApiModel):
+    """A Vertex AI tuning job as Google reports it. `name` is required: a job without one is malformed."""
+
+    name: str
+    base_model: str | None = None
+    supervised_tuning_spec: SupervisedTuningSpec | None = None
+    tuned_model_display_name: str | None = None
+    description: str | None = None
+    state: str = JOB_STATE_UNSPECIFIED
+    create_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    update_time: datetime | None = None
+    error: RpcStatus | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    experiment: str | None = None
+    tuned_model: VertexTunedModel | None = None
+    tuning_data_stats: TuningDataStats | None = None
+    service_account: str | None = None
+    encryption_spec: EncryptionSpec | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_JOB_STATES
+
+
+class TuningJobCreate(ApiModel):
+    """The body of `tuningJobs.create`: inputs only (Vertex generates the id and every output field)."""
+
+    base_model: str
+    supervised_tuning_spec: SupervisedTuningSpec
+    tuned_model_display_name: str | None = None
+    description: str | None = None
+    labels: dict[str, str] | None = None
+    service_account: str | None = None
+    encryption_spec: EncryptionSpec | None = None
+
+
+class TuningJobPage(ApiModel):
+    tuning_jobs: list[TuningJob] = []
+    next_page_token: str = ""
+
+
+class MetricPoint(ApiModel):
+    """The latest value of one TensorBoard scalar time series."""
+
+    step: Int64
+    value: float
+    wall_time: datetime | None = None
+
+
+TRAIN_TOTAL_LOSS = "/train_total_loss"
+TRAIN_ACCURACY = "/train_fraction_of_correct_next_step_preds"
+TRAIN_NUM_PREDICTIONS = "/train_num_predictions"
+EVAL_TOTAL_LOSS = "/eval_total_loss"
+EVAL_ACCURACY = "/eval_fraction_of_correct_next_step_preds"
+EVAL_NUM_PREDICTIONS = "/eval_num_predictions"
+TUNING_METRIC_NAMES = (
+    TRAIN_TOTAL_LOSS,
+    TRAIN_ACCURACY,
+    TRAIN_NUM_PREDICTIONS,
+    EVAL_TOTAL_LOSS,
+    EVAL_ACCURACY,
+    EVAL_NUM_PREDICTIONS,
+)
+
+
+class TuningMetrics(ApiModel):
+    """The latest training and validation metrics of a job, keyed by TensorBoard display name.
+
+    Empty (`latest == {}`) while the job has no experiment yet or has logged nothing.
+    """
+
+    experiment: str | None = None
+    tensorboard_run: str | None = None
+    latest: dict[str, MetricPoint] = Field(default_factory=dict)
+
+    @property
+    def train_total_loss(self) -> MetricPoint | None:
+        return self.latest.get(TRAIN_TOTAL_LOSS)
+
+    @property
+    def train_accuracy(self) -> MetricPoint | None:
+        return self.latest.get(TRAIN_ACCURACY)
+
+    @property
+    def train_num_predictions(self) -> MetricPoint | None:
+        return self.latest.get(TRAIN_NUM_PREDICTIONS)
+
+    @property
+    def eval_total_loss(self) -> MetricPoint | None:
+        return self.latest.get(EVAL_TOTAL_LOSS)
+
+    @property
+    def eval_accuracy(self) -> MetricPoint | None:
+        return self.latest.get(EVAL_ACCURACY)
+
+    @property
+    def eval_num_predictions(self) -> MetricPoint | None:
+        return self.latest.get(EVAL_NUM_PREDICTIONS)
