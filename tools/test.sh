@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, on a fresh machine or a warm one:
+#   tools (kube-apiserver, etcd, kubectl, helm) -> Python env -> lint, types, generated files -> pytest.
+# Extra arguments go to pytest (e.g. `tools/test.sh tests/api -x`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools"
+bash tools/install-tools.sh
+step "python environment"
+bash tools/bootstrap-python.sh
+step "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+step "mypy"
+.venv/bin/mypy
+step "generated files are up to date"
+.venv/bin/python tools/check-generated.py
+step "pytest"
+.venv/bin/pytest "$@"
