@@ -1,0 +1,222 @@
+"""Condition types, the reasons the operator may give, and the helper that records a condition.
+
+Conditions follow the `metav1.Condition` shape so that `kubectl wait --for=condition=Ready`, Flux's kstatus
+and Argo CD read them without custom code. The reasons are kept as data (`REASONS`) so the user guide can be
+generated from the same list the operator uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from controller.api.base import StatusModel, Timestamp
+
+
+class ConditionType(StrEnum):
+    """The four condition types every vertexops resource carries."""
+
+    READY = "Ready"  # the tuned model is usable: job succeeded, model and endpoint known
+    RECONCILING = "Reconciling"  # work is under way (job pending or running, model being created)
+    STALLED = "Stalled"  # no progress is possible without a change from the user
+    SYNCED = "Synced"  # the last call to Google succeeded
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Reason(StrEnum):
+    """CamelCase reasons; `REASONS` says what each means and what the user should do."""
+
+    JOB_PENDING = "JobPending"
+    JOB_RUNNING = "JobRunning"
+    JOB_SUCCEEDED = "JobSucceeded"
+    JOB_FAILED = "JobFailed"
+    JOB_CANCELLED = "JobCancelled"
+    JOB_EXPIRED = "JobExpired"
+    CREATING = "Creating"
+    DELETING = "Deleting"
+    INVALID_SPEC = "InvalidSpec"
+    PERMISSION_DENIED = "PermissionDenied"
+    NOT_FOUND = "NotFound"
+    API_ERROR = "APIError"
+    RECONCILE_SUCCESS = "ReconcileSuccess"
+    SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105 - a reason name, not a secret
+    CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
+    MODEL_CREATING = "ModelCreating"
+    MODEL_ACTIVE = "ModelActive"
+    MODEL_FAILED = "ModelFailed"
+    TEST_PROMPTS_FAILED = "TestPromptsFailed"
+    PUBLISH_FAILED = "PublishFailed"
+
+
+@dataclass(frozen=True)
+class ReasonDoc:
+    """What a reason means and what a user should do about it (empty when nothing is needed)."""
+
+    meaning: str
+    action: str
+
+
+REASONS: dict[Reason, ReasonDoc] = {
+    Reason.JOB_PENDING: ReasonDoc(
+        "The tuning job was accepted by Vertex AI and is queued or waiting for resources.",
+        "Nothing; jobs can wait a while for capacity. Check quotas if it stays pending for hours.",
+    ),
+    Reason.JOB_RUNNING: ReasonDoc(
+        "The tuning job is running; status shows the latest training metrics.",
+        "Nothing; wait for it to finish.",
+    ),
+    Reason.JOB_SUCCEEDED: ReasonDoc(
+        "The tuning job succeeded and the tuned model and its endpoint are ready to use.",
+        "Use the model and endpoint named in status.tunedModel.",
+    ),
+    Reason.JOB_FAILED: ReasonDoc(
+        "The tuning job failed; status.error holds Google's code and message.",
+        "Fix the cause named in status.error, then create a new resource (the inputs are immutable).",
+    ),
+    Reason.JOB_CANCELLED: ReasonDoc(
+        "The tuning job was cancelled, by the operator on deletion or by someone in the Cloud console.",
+        "Create a new resource to tune again.",
+    ),
+    Reason.JOB_EXPIRED: ReasonDoc(
+        "The tuning job expired before it could run.",
+        "Check quotas and capacity in the region, then create a new resource.",
+    ),
+    Reason.CREATING: ReasonDoc(
+        "The operator is creating the remote job or model.",
+        "Nothing; this normally lasts seconds.",
+    ),
+    Reason.DELETING: ReasonDoc(
+        "The resource is being deleted and the operator is applying its deletionPolicy.",
+        "Nothing; the finalizer is removed once the remote side is cancelled, deleted or orphaned.",
+    ),
+    Reason.INVALID_SPEC: ReasonDoc(
+        "Google rejected the spec as invalid (for example an adapter size the base model does not support).",
+        "Correct the field named in the message; immutable inputs need a new resource.",
+    ),
+    Reason.PERMISSION_DENIED: ReasonDoc(
+        "The operator's credentials lack a permission the call needs.",
+        "Grant the permission named in the message to the operator's Google identity.",
+    ),
+    Reason.NOT_FOUND: ReasonDoc(
+        "A Google resource the spec or status names does not exist (base model, job, bucket, key).",
+        "Check the names in the spec; if the remote job was deleted outside Kubernetes, "
+        "recreate the resource.",
+    ),
+    Reason.API_ERROR: ReasonDoc(
+        "A transient error talking to Google (rate limit, server error or network); the operator retries.",
+        "Nothing unless it persists; then check connectivity and quotas.",
+    ),
+    Reason.RECONCILE_SUCCESS: ReasonDoc(
+        "The last call to Google succeeded and status reflects the remote state.",
+        "Nothing.",
+    ),
+    Reason.SECRET_NOT_FOUND: ReasonDoc(
+        "The Secret or key named by spec.apiKeySecretRef does not exist in the resource's namespace.",
+        "Create the Secret with that key, or fix the reference; the operator retries.",
+    ),
+    Reason.CONFIG_MAP_NOT_FOUND: ReasonDoc(
+        "The ConfigMap or key named by the training data reference does not exist in the namespace.",
+        "Create the ConfigMap with that key, or fix the reference; the operator retries.",
+    ),
+    Reason.MODEL_CREATING: ReasonDoc(
+        "The Gemini API is tuning the model; status shows the completed steps.",
+        "Nothing; wait for it to finish.",
+    ),
+    Reason.MODEL_ACTIVE: ReasonDoc(
+        "The tuned model is active and can serve requests.",
+        "Use the model named in status.name.",
+    ),
+    Reason.MODEL_FAILED: ReasonDoc(
+        "Tuning the model failed; status.error holds the reason.",
+        "Fix the cause, then create a new resource (the training inputs are immutable).",
+    ),
+    Reason.TEST_PROMPTS_FAILED: ReasonDoc(
+        "The model is ready but one or more test prompts returned an error; see status.testPromptResults.",
+        "Read the per-prompt errors; the model itself may still be usable.",
+    ),
+    Reason.PUBLISH_FAILED: ReasonDoc(
+        "The operator could not write the ConfigMap named in spec.publish.",
+        "Make sure no other owner manages that ConfigMap and that the operator may write it.",
+    ),
+}
+
+
+class Condition(StatusModel):
+    """One observation of the resource's state, in the standard `metav1.Condition` shape."""
+
+    type: str = Field(
+        description="Type of condition: Ready, Reconciling, Stalled or Synced.",
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+    )
+    status: ConditionStatus = Field(description="Status of the condition: True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="metadata.generation of the spec this condition was computed from.",
+    )
+    last_transition_time: Timestamp = Field(
+        description="Last time the condition's status changed (not merely its reason or message).",
+    )
+    reason: str = Field(
+        description="CamelCase word saying why the condition has its status; see the documented list.",
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+    )
+    message: str = Field(
+        description="Human-readable detail, written so a user can act on it.",
+        max_length=32768,
+    )
+
+
+def find_condition(conditions: Sequence[Condition] | None, type_: str) -> Condition | None:
+    """The condition of that type, if present."""
+    for condition in conditions or ():
+        if condition.type == type_:
+            return condition
+    return None
+
+
+def is_condition_true(conditions: Sequence[Condition] | None, type_: str) -> bool:
+    condition = find_condition(conditions, type_)
+    return condition is not None and condition.status == "True"
+
+
+def set_condition(  # noqa: PLR0917 - the positional order the reconciler calls it with
+    conditions: Sequence[Condition] | None,
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    observed_generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """Return the conditions with `type_` set, leaving the input untouched.
+
+    `lastTransitionTime` moves only when the status changes: a new reason or message on an unchanged
+    status is an update, not a transition, and tools that measure how long a resource has been Ready rely
+    on that. The position of an existing condition is kept so repeated writes produce no diff.
+    """
+    existing = find_condition(conditions, type_)
+    transition_time = existing.last_transition_time if existing and existing.status == status else now
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        observed_generation=observed_generation,
+        last_transition_time=transition_time,
+    )
+    result = [updated if condition.type == type_ else condition for condition in conditions or ()]
+    if existing is None:
+        result.append(updated)
+    return result

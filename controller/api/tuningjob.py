@@ -1,0 +1,398 @@
+"""`TuningJob`: a Vertex AI supervised tuning job, declared in Kubernetes.
+
+The spec uses the names of the Vertex REST `TuningJob` so a user can move between the two without a
+dictionary; the fields the operator adds (`projectID`, `location`, `deletionPolicy`, `testPrompts`,
+`publish`) sit beside them. Vertex cannot change a job after creation, so every input to the job is immutable
+and changing one is rejected by `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from controller.api.base import IMMUTABLE, ApiModel, StatusModel, Timestamp
+from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
+from controller.api.conditions import Condition
+from controller.api.resource import (
+    ObjectMeta,
+    PrinterColumn,
+    ResourceInfo,
+    age_column,
+    ready_column,
+)
+
+# Labels starting with this prefix are set by the operator on every job it creates (for example the
+# resource's UID, so a job can be found again after a crash); users may not set them.
+OPERATOR_LABEL_PREFIX = "vertexops"
+# Vertex allows 64 labels on a job; the operator keeps 4 for its own.
+MAX_USER_LABELS = 60
+
+GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
+
+LabelKey = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]*$"),
+]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^[\p{Ll}\p{Lo}\p{N}_-]*$")]
+
+
+class AdapterSize(StrEnum):
+    """LoRA adapter sizes Vertex accepts; which ones a base model supports depends on the model."""
+
+    ONE = "ADAPTER_SIZE_ONE"
+    TWO = "ADAPTER_SIZE_TWO"
+    FOUR = "ADAPTER_SIZE_FOUR"
+    EIGHT = "ADAPTER_SIZE_EIGHT"
+    SIXTEEN = "ADAPTER_SIZE_SIXTEEN"
+    THIRTY_TWO = "ADAPTER_SIZE_THIRTY_TWO"
+
+
+class JobState(StrEnum):
+    """Vertex AI job states (`JobState`), as written to status.state."""
+
+    UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
+    QUEUED = "JOB_STATE_QUEUED"
+    PENDING = "JOB_STATE_PENDING"
+    RUNNING = "JOB_STATE_RUNNING"
+    SUCCEEDED = "JOB_STATE_SUCCEEDED"
+    FAILED = "JOB_STATE_FAILED"
+    CANCELLING = "JOB_STATE_CANCELLING"
+    CANCELLED = "JOB_STATE_CANCELLED"
+    PAUSED = "JOB_STATE_PAUSED"
+    EXPIRED = "JOB_STATE_EXPIRED"
+    UPDATING = "JOB_STATE_UPDATING"
+    PARTIALLY_SUCCEEDED = "JOB_STATE_PARTIALLY_SUCCEEDED"
+
+
+TERMINAL_JOB_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.PARTIALLY_SUCCEEDED}
+)
+
+
+class HyperParameters(ApiModel):
+    """Tuning hyperparameters; each one left out is chosen by Vertex AI for the base model and data size."""
+
+    epoch_count: int | None = Field(
+        default=None, ge=1, description="Number of passes over the training data (at least 1)."
+    )
+    learning_rate_multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        description="Multiplier applied to the recommended learning rate; must be greater than 0.",
+    )
+    adapter_size: AdapterSize | None = Field(
+        default=None,
+        description=(
+            "Size of the LoRA adapter. Which sizes a base model supports varies (for example "
+            "gemini-2.5-flash: ONE, TWO, FOUR, EIGHT, SIXTEEN); Vertex rejects an unsupported one when the "
+            "job is created."
+        ),
+    )
+
+
+class SupervisedTuningSpec(ApiModel):
+    """The data and settings of a supervised fine-tuning run."""
+
+    training_dataset_uri: str = Field(
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description="Cloud Storage URI (gs://bucket/path.jsonl) of the JSONL training data.",
+    )
+    validation_dataset_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description=(
+            "Cloud Storage URI (gs://bucket/path.jsonl) of JSONL validation data; with it, status also shows "
+            "evaluation loss and accuracy."
+        ),
+    )
+    hyper_parameters: HyperParameters | None = Field(
+        default=None,
+        description="Tuning hyperparameters; Vertex AI picks recommended values for those left out.",
+    )
+    export_last_checkpoint_only: bool | None = Field(
+        default=None,
+        description=(
+            "Keep only the final checkpoint. When false or absent, intermediate checkpoints are kept and "
+            "listed in status.tunedModel.checkpoints."
+        ),
+    )
+
+
+class EncryptionSpec(ApiModel):
+    """Customer-managed encryption (CMEK) for the job and its outputs."""
+
+    kms_key_name: str = Field(
+        max_length=512,
+        pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+        description=(
+            "Cloud KMS key, projects/P/locations/L/keyRings/R/cryptoKeys/K, in the same region as the job."
+        ),
+    )
+
+
+class PublishSpec(ApiModel):
+    """Where the operator publishes the tuned model for other workloads in the namespace."""
+
+    config_map_name: ObjectName = Field(
+        description=(
+            "Name of a ConfigMap in this namespace that the operator creates and keeps up to date once the "
+            "job succeeds, with the keys `model` (the tuned model's resource name) and `endpoint` (the "
+            "endpoint's resource name), for workloads to mount or read."
+        ),
+    )
+
+
+class TuningJobSpec(ApiModel):
+    """The desired tuning job. The job's inputs are immutable: change one by creating a new TuningJob."""
+
+    project_id: str | None = Field(
+        default=None,
+        alias="projectID",
+        max_length=100,
+        pattern=r"^([a-z][-a-z0-9.:]{4,98}[a-z0-9]|[0-9]{1,20})$",
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Google Cloud project (ID or number) that runs the job; the operator's default when absent."
+        ),
+    )
+    location: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$",
+        json_schema_extra=IMMUTABLE,
+        description="Vertex AI region of the job, such as us-central1; the operator's default when absent.",
+    )
+    base_model: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@/-]*$",
+        json_schema_extra=IMMUTABLE,
+        description="Gemini model to tune, as Vertex AI names it, such as gemini-2.5-flash.",
+    )
+    supervised_tuning_spec: SupervisedTuningSpec = Field(
+        json_schema_extra=IMMUTABLE, description="Training data and settings for supervised fine-tuning."
+    )
+    tuned_model_display_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        json_schema_extra=IMMUTABLE,
+        description="Display name of the tuned model (at most 128 characters); Vertex picks one when absent.",
+    )
+    description: str | None = Field(
+        default=None,
+        max_length=4096,
+        json_schema_extra=IMMUTABLE,
+        description="Description of the tuning job.",
+    )
+    labels: dict[LabelKey, LabelValue] | None = Field(
+        default=None,
+        max_length=MAX_USER_LABELS,
+        json_schema_extra={
+            **IMMUTABLE,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, !k.startsWith('{OPERATOR_LABEL_PREFIX}'))",
+                    "message": (
+                        f"label keys starting with '{OPERATOR_LABEL_PREFIX}' are reserved for the operator"
+                    ),
+                }
+            ],
+        },
+        description=(
+            "Labels for the job, also applied to the tuned model and endpoint. At most "
+            f"{MAX_USER_LABELS}; keys and values at most 63 characters of lowercase letters, digits, '_' "
+            f"and '-'; keys start with a letter and may not start with '{OPERATOR_LABEL_PREFIX}'."
+        ),
+    )
+    encryption_spec: EncryptionSpec | None = Field(
+        default=None,
+        json_schema_extra=IMMUTABLE,
+        description="Customer-managed encryption key for the job and its outputs.",
+    )
+    service_account: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.:-]+\.[a-zA-Z]{2,}$",
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Email of the service account the job runs as; the Vertex AI tuning service agent when absent. "
+            "The operator's identity needs iam.serviceAccounts.actAs on it."
+        ),
+    )
+    deletion_policy: Literal["Cancel", "Orphan"] = Field(
+        default="Cancel",
+        description=(
+            "What deleting this resource does to the remote job: Cancel (default) cancels a running job and "
+            "waits for it to stop; Orphan leaves the job and its outputs alone."
+        ),
+    )
+    test_prompts: list[TestPrompt] | None = test_prompts_field()
+    publish: PublishSpec | None = Field(
+        default=None, description="Publish the tuned model's names to a ConfigMap once the job succeeds."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _no_operator_labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        reserved = sorted(key for key in labels or {} if key.startswith(OPERATOR_LABEL_PREFIX))
+        if reserved:
+            raise ValueError(
+                f"label keys starting with '{OPERATOR_LABEL_PREFIX}' are reserved for the operator: "
+                + ", ".join(reserved)
+            )
+        return labels
+
+
+class Checkpoint(StatusModel):
+    """An intermediate or final checkpoint of the tuned model."""
+
+    checkpoint_id: str | None = Field(
+        default=None, description="Checkpoint ID, unique within the tuned model."
+    )
+    epoch: int | None = Field(default=None, description="Epoch at which the checkpoint was taken.")
+    step: int | None = Field(default=None, description="Training step at which the checkpoint was taken.")
+    endpoint: str | None = Field(default=None, description="Endpoint resource name serving this checkpoint.")
+
+
+class TuningOutput(StatusModel):
+    """The model and endpoint the job produced."""
+
+    model: str | None = Field(
+        default=None, description="Tuned model resource name, projects/P/locations/L/models/M@VERSION."
+    )
+    endpoint: str | None = Field(
+        default=None, description="Endpoint resource name serving the tuned model, for generateContent."
+    )
+    checkpoints: list[Checkpoint] | None = Field(default=None, description="Checkpoints kept by the job.")
+
+
+class TuningDataStats(StatusModel):
+    """Summary of the training data as Vertex AI counted it."""
+
+    tuning_dataset_example_count: int | None = Field(
+        default=None, description="Examples in the training data."
+    )
+    total_tuning_character_count: int | None = Field(
+        default=None, description="Characters in the training data."
+    )
+    total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
+    tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+
+
+class TrainingMetrics(StatusModel):
+    """The latest values of the job's training (and, with a validation set, evaluation) metrics."""
+
+    step: int | None = Field(default=None, description="Training step the values belong to.")
+    train_total_loss: float | None = Field(default=None, description="Total loss on the training data.")
+    eval_total_loss: float | None = Field(default=None, description="Total loss on the validation data.")
+    train_token_accuracy: float | None = Field(
+        default=None, description="Fraction of correct next-token predictions on the training data, 0 to 1."
+    )
+    eval_token_accuracy: float | None = Field(
+        default=None, description="Fraction of correct next-token predictions on the validation data, 0 to 1."
+    )
+    train_num_predictions: float | None = Field(
+        default=None, description="Number of token predictions the training metrics are based on."
+    )
+    eval_num_predictions: float | None = Field(
+        default=None, description="Number of token predictions the evaluation metrics are based on."
+    )
+    read_time: Timestamp | None = Field(default=None, description="When the operator read these values.")
+
+
+class TuningJobStatus(StatusModel):
+    """What the operator last observed of the job."""
+
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation of the spec the status was computed from."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        description="Ready, Reconciling, Stalled and Synced, in the standard Kubernetes condition shape.",
+    )
+    state: str | None = Field(
+        default=None,
+        description=(
+            "Vertex AI job state: JOB_STATE_PENDING, JOB_STATE_RUNNING, JOB_STATE_SUCCEEDED, "
+            "JOB_STATE_FAILED, JOB_STATE_CANCELLED, ..."
+        ),
+    )
+    name: str | None = Field(
+        default=None, description="Resource name of the job, projects/P/locations/L/tuningJobs/ID."
+    )
+    console_url: str | None = Field(
+        default=None, alias="consoleURL", description="Link to the job in the Google Cloud console."
+    )
+    create_requested_time: Timestamp | None = Field(
+        default=None,
+        description=(
+            "When the operator decided to create the job, recorded before the create call so that after a "
+            "restart it looks for an existing job instead of creating a second one."
+        ),
+    )
+    create_time: Timestamp | None = Field(default=None, description="When Vertex AI created the job.")
+    start_time: Timestamp | None = Field(default=None, description="When the job first started running.")
+    end_time: Timestamp | None = Field(default=None, description="When the job reached a final state.")
+    update_time: Timestamp | None = Field(default=None, description="When Vertex AI last updated the job.")
+    error: GoogleError | None = Field(default=None, description="Why the job failed or was cancelled.")
+    tuned_model: TuningOutput | None = Field(
+        default=None, description="The tuned model and endpoint, once the job succeeded."
+    )
+    experiment: str | None = Field(
+        default=None, description="Vertex AI Experiment (metadata context) holding the job's metrics."
+    )
+    tuning_data_stats: TuningDataStats | None = Field(
+        default=None, description="Summary of the training data."
+    )
+    latest_metrics: TrainingMetrics | None = Field(
+        default=None, description="The most recent training and evaluation metrics."
+    )
+    progress: str | None = Field(
+        default=None, description="Progress where known, as a percentage or completed/total steps."
+    )
+    test_prompt_results: list[TestPromptResult] | None = Field(
+        default=None, description="Answers of the tuned endpoint to spec.testPrompts."
+    )
+
+
+class TuningJob(ApiModel):
+    """A Vertex AI supervised tuning job of a Gemini model."""
+
+    api_version: Literal["tuning.vertexops.dev/v1alpha1"] = Field(
+        default="tuning.vertexops.dev/v1alpha1", alias="apiVersion"
+    )
+    kind: Literal["TuningJob"] = "TuningJob"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: TuningJobSpec
+    status: TuningJobStatus | None = None
+
+
+TUNING_JOB = ResourceInfo(
+    kind="TuningJob",
+    plural="tuningjobs",
+    singular="tuningjob",
+    short_names=("tj",),
+    description=(
+        "TuningJob runs a Vertex AI supervised tuning job for a Gemini model and reports its progress, "
+        "metrics and the tuned model's endpoint in status."
+    ),
+    printer_columns=(
+        PrinterColumn("State", ".status.state", description="Vertex AI job state."),
+        ready_column(),
+        PrinterColumn("Progress", ".status.progress", description="Progress of the job where known."),
+        PrinterColumn(
+            "Loss", ".status.latestMetrics.trainTotalLoss", type="number", description="Latest training loss."
+        ),
+        PrinterColumn(
+            "Endpoint", ".status.tunedModel.endpoint", description="Endpoint of the tuned model.", priority=1
+        ),
+        age_column(),
+    ),
+)
