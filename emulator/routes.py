@@ -1,0 +1,546 @@
+"""Routing of the Vertex AI and Gemini API REST paths to the stores, with auth and fault injection.
+
+Every request is named by its API method (`tuningJobs.list`, `tunedModels.patch`, ...), the same names the
+clients report to their observer, so the request log, fault rules and client metrics line up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
+from emulator.faults import FaultRule
+from emulator.generation import generate, stream
+from emulator.requestlog import RequestRecord
+from emulator.state import EmulatorState
+from emulator.vertex_validation import base_model_id
+
+
+@dataclass
+class Request:
+    http_method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def json(self) -> Any:
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise invalid_argument(
+                f"Invalid JSON payload received. Unexpected token at byte 0: {self.body[:40]!r}"
+            ) from None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: Iterator[bytes] | None = None
+    drop: bool = False
+
+
+Handler = Callable[[EmulatorState, Request, dict[str, str]], Any]
+
+_V = r"^/(?:v1|v1beta1)/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)"
+_G = r"^/v1beta/tunedModels"
+
+
+@dataclass(frozen=True)
+class Route:
+    http_method: str
+    pattern: re.Pattern[str]
+    api: str
+    method: str
+    handler: Handler
+    permission: str
+
+
+def _route(
+    http_method: str, pattern: str, api: str, method: str, permission: str
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(Route(http_method, re.compile(pattern + "$"), api, method, handler, permission))
+        return handler
+
+    return register
+
+
+ROUTES: list[Route] = []
+
+
+# -- Vertex AI ---------------------------------------------------------------------------------------------
+
+
+@_route("POST", _V + r"/tuningJobs", "vertex", "tuningJobs.create", "aiplatform.tuningJobs.create")
+def _create_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.vertex.create(m["p"], m["l"], req.json())
+
+
+@_route("GET", _V + r"/tuningJobs", "vertex", "tuningJobs.list", "aiplatform.tuningJobs.list")
+def _list_jobs(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.vertex.list_jobs(
+        m["p"], m["l"], filter=req.param("filter"), size=req.param("pageSize"), token=req.param("pageToken")
+    )
+
+
+@_route("GET", _V + r"/tuningJobs/(?P<id>[^/:]+)", "vertex", "tuningJobs.get", "aiplatform.tuningJobs.get")
+def _get_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.vertex.get(m["p"], m["l"], m["id"])
+
+
+@_route(
+    "POST",
+    _V + r"/tuningJobs/(?P<id>[^/:]+):cancel",
+    "vertex",
+    "tuningJobs.cancel",
+    "aiplatform.tuningJobs.cancel",
+)
+def _cancel_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.vertex.cancel(m["p"], m["l"], m["id"])
+
+
+def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
+    job = state.vertex.by_endpoint(m["p"], m["l"], m["e"])
+    name = f"projects/{m['p']}/locations/{m['l']}/endpoints/{m['e']}"
+    if job is None or state.vertex.get(m["p"], m["l"], job.job_id)["state"] != "JOB_STATE_SUCCEEDED":
+        raise ApiError("NOT_FOUND", f"Endpoint {name} not found.")
+    label = str(job.spec.get("tunedModelDisplayName") or f"tuned-{job.job_id}")
+    return label, base_model_id(str(job.spec.get("baseModel") or "gemini"))
+
+
+@_route(
+    "POST",
+    _V + r"/endpoints/(?P<e>[^/:]+):generateContent",
+    "vertex",
+    "endpoints.generateContent",
+    "aiplatform.endpoints.predict",
+)
+def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    label, version = _endpoint_job(state, m)
+    return generate(req.json(), label, version, state.clock.now(), vertex=True)
+
+
+@_route(
+    "POST",
+    _V + r"/endpoints/(?P<e>[^/:]+):streamGenerateContent",
+    "vertex",
+    "endpoints.streamGenerateContent",
+    "aiplatform.endpoints.predict",
+)
+def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    label, version = _endpoint_job(state, m)
+    return _streamed(req, stream(req.json(), label, version, state.clock.now(), vertex=True))
+
+
+_CTX = _V + r"/metadataStores/default/contexts"
+_TB = _V + r"/tensorboards/(?P<tb>[^/:]+)"
+
+
+@_route("GET", _CTX + r"/(?P<c>[^/:]+)", "vertex", "contexts.get", "aiplatform.contexts.get")
+def _get_context(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.metrics.get_context(m["p"], m["l"], m["c"])
+
+
+@_route("GET", _CTX, "vertex", "contexts.list", "aiplatform.contexts.list")
+def _list_contexts(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.metrics.list_contexts(
+        m["p"], m["l"], filter=req.param("filter"), size=req.param("pageSize"), token=req.param("pageToken")
+    )
+
+
+@_route(
+    "GET",
+    _TB + r"/experiments/(?P<e>[^/]+)/runs",
+    "vertex",
+    "tensorboardRuns.list",
+    "aiplatform.tensorboardRuns.list",
+)
+def _list_runs(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.metrics.list_runs(m["p"], m["l"], m["tb"], m["e"])
+
+
+@_route(
+    "GET",
+    _TB + r"/experiments/(?P<e>[^/]+)/runs/(?P<r>[^/]+)/timeSeries",
+    "vertex",
+    "tensorboardTimeSeries.list",
+    "aiplatform.tensorboardTimeSeries.list",
+)
+def _list_series(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.metrics.list_time_series(
+        m["p"], m["l"], m["tb"], m["e"], m["r"], size=req.param("pageSize"), token=req.param("pageToken")
+    )
+
+
+@_route(
+    "GET", _TB + r":batchRead", "vertex", "tensorboards.batchRead", "aiplatform.tensorboardTimeSeries.read"
+)
+def _batch_read(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.metrics.batch_read(m["p"], m["l"], m["tb"], req.query.get("timeSeries", []))
+
+
+@_route(
+    "GET",
+    _TB + r"/experiments/[^/]+/runs/[^/]+/timeSeries/[^/:]+:read",
+    "vertex",
+    "tensorboardTimeSeries.read",
+    "aiplatform.tensorboardTimeSeries.read",
+)
+def _read_series(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    name = req.path.split("/", 2)[2].removesuffix(":read")
+    return state.metrics.read(m["p"], m["l"], name, req.param("maxDataPoints"))
+
+
+# -- Gemini API --------------------------------------------------------------------------------------------
+
+
+@_route("POST", _G, "gemini", "tunedModels.create", "generativelanguage.tunedModels.create")
+def _create_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.create(req.json(), req.param("tunedModelId"))
+
+
+@_route("GET", _G, "gemini", "tunedModels.list", "generativelanguage.tunedModels.list")
+def _list_models(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.list_models(
+        filter=req.param("filter"), size=req.param("pageSize"), token=req.param("pageToken")
+    )
+
+
+@_route("GET", _G + r"/(?P<id>[^/:]+)", "gemini", "tunedModels.get", "generativelanguage.tunedModels.get")
+def _get_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.get(m["id"])
+
+
+@_route(
+    "PATCH", _G + r"/(?P<id>[^/:]+)", "gemini", "tunedModels.patch", "generativelanguage.tunedModels.update"
+)
+def _patch_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.patch(m["id"], req.json(), req.param("updateMask"))
+
+
+@_route(
+    "DELETE", _G + r"/(?P<id>[^/:]+)", "gemini", "tunedModels.delete", "generativelanguage.tunedModels.delete"
+)
+def _delete_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.delete(m["id"])
+
+
+@_route(
+    "GET",
+    _G + r"/(?P<id>[^/:]+)/operations/(?P<op>[^/:]+)",
+    "gemini",
+    "tunedModels.operations.get",
+    "generativelanguage.operations.get",
+)
+def _get_operation(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.get_operation(m["id"], m["op"])
+
+
+@_route(
+    "GET",
+    _G + r"/(?P<id>[^/:]+)/operations",
+    "gemini",
+    "tunedModels.operations.list",
+    "generativelanguage.operations.list",
+)
+def _list_operations(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.gemini.list_operations(m["id"])
+
+
+@_route(
+    "POST",
+    _G + r"/(?P<id>[^/:]+):generateContent",
+    "gemini",
+    "tunedModels.generateContent",
+    "generativelanguage.tunedModels.generateContent",
+)
+def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    model = state.gemini.require_active(m["id"])
+    return generate(
+        req.json(),
+        str(model.fields.get("displayName") or model.model_id),
+        model.name,
+        state.clock.now(),
+        vertex=False,
+    )
+
+
+@_route(
+    "POST",
+    _G + r"/(?P<id>[^/:]+):streamGenerateContent",
+    "gemini",
+    "tunedModels.streamGenerateContent",
+    "generativelanguage.tunedModels.streamGenerateContent",
+)
+def _model_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    model = state.gemini.require_active(m["id"])
+    label = str(model.fields.get("displayName") or model.model_id)
+    return _streamed(req, stream(req.json(), label, model.name, state.clock.now(), vertex=False))
+
+
+def _streamed(req: Request, chunks: Iterator[dict[str, Any]]) -> Response:
+    """`alt=sse`: one `data:` event per chunk; otherwise one JSON array, as the APIs send."""
+    items = list(chunks)  # validation errors surface before the 200 status line is sent
+    if req.param("alt") == "sse":
+        return Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            chunks=iter([f"data: {json.dumps(item)}\r\n\r\n".encode() for item in items]),
+        )
+    body = ("[" + ",\r\n".join(json.dumps(item) for item in items) + "]").encode()
+    return Response(200, body=body, headers={"content-type": "application/json; charset=UTF-8"})
+
+
+# -- dispatch ----------------------------------------------------------------------------------------------
+
+
+def find_route(http_method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path parameters, whether the path exists with another HTTP method)."""
+    path_matched = False
+    for route in ROUTES:
+        match = route.pattern.match(path)
+        if match:
+            path_matched = True
+            if route.http_method == http_method:
+                return route, {k: v for k, v in match.groupdict().items() if v is not None}, True
+    return None, {}, path_matched
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status,
+        body=json.dumps(payload, indent=2).encode() + b"\n",
+        headers={"content-type": "application/json; charset=UTF-8", **(headers or {})},
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.http_status, error.body(), error.headers)
+
+
+def handle_api(state: EmulatorState, req: Request) -> Response:
+    """Serve one Vertex or Gemini request and record it in the request log."""
+    started = time.monotonic()
+    route, params, path_known = find_route(req.http_method, req.path)
+    if route is None:
+        status = "UNIMPLEMENTED" if path_known else "NOT_FOUND"
+        error = ApiError(status, f"Method {req.http_method} {req.path} is not served by this API.")
+        response = error_response(error)
+        _record(state, req, api="", method="", status=response.status, started=started)
+        return response
+    try:
+        response = _serve(state, req, route, params)
+    except ApiError as error:
+        response = error_response(error)
+    _record(
+        state,
+        req,
+        api=route.api,
+        method=route.method,
+        status=None if response.drop else response.status,
+        started=started,
+    )
+    return response
+
+
+def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, str]) -> Response:
+    fired = state.faults.fire(route.method)
+    for rule in fired:
+        if rule.latency_seconds:
+            time.sleep(rule.latency_seconds)
+    for rule in fired:
+        if rule.kind == "drop":
+            return Response(0, drop=True)
+        if rule.kind == "status":
+            return error_response(_status_fault(rule))
+        if rule.kind == "permission_denied":
+            return error_response(_permission_fault(rule, route, req, params))
+        if rule.kind == "malformed":
+            return Response(
+                200, body=b'{"tuningJobs": [ {"name": ', headers={"content-type": "application/json"}
+            )
+    _check_auth(state, req, route)
+    result = route.handler(state, req, params)
+    if isinstance(result, Response):
+        return result
+    for rule in fired:
+        if rule.kind == "unknown_state":
+            default = "JOB_STATE_EMULATED_UNKNOWN" if route.api == "vertex" else "STATE_EMULATED_UNKNOWN"
+            _replace_states(result, rule.state or default)
+        elif rule.kind == "missing_fields":
+            _drop_fields(result, rule.fields)
+    return json_response(200, result)
+
+
+def _status_fault(rule: FaultRule) -> ApiError:
+    status = STATUS_BY_HTTP.get(rule.status, "UNKNOWN")
+    messages = {
+        429: "Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_minute_per_project.",
+        500: "Internal error encountered.",
+        502: "Bad Gateway",
+        503: "The service is currently unavailable.",
+        504: "Deadline exceeded.",
+    }
+    message = rule.message or messages.get(rule.status, f"Injected error {rule.status}.")
+    details: list[dict[str, Any]] = []
+    headers: dict[str, str] = {}
+    if rule.status == 429:
+        delay = rule.retry_after_seconds if rule.retry_after_seconds is not None else 1.0
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay:g}s"})
+        headers["retry-after"] = str(max(0, round(delay)))
+    elif rule.retry_after_seconds is not None:
+        headers["retry-after"] = str(max(0, round(rule.retry_after_seconds)))
+    return ApiError(status, message, details=details, http_status=rule.status, headers=headers)
+
+
+def _permission_fault(rule: FaultRule, route: Route, req: Request, params: dict[str, str]) -> ApiError:
+    permission = rule.permission or route.permission
+    if route.api == "vertex":
+        resource = f"//aiplatform.googleapis.com/projects/{params['p']}/locations/{params['l']}"
+        domain = "aiplatform.googleapis.com"
+    else:
+        resource = f"//generativelanguage.googleapis.com/{req.path.removeprefix('/v1beta/').split(':', 1)[0]}"
+        domain = "generativelanguage.googleapis.com"
+    message = (
+        rule.message or f"Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
+    )
+    return ApiError(
+        "PERMISSION_DENIED",
+        message,
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "IAM_PERMISSION_DENIED",
+                "domain": domain,
+                "metadata": {"permission": permission, "resource": resource.removeprefix(f"//{domain}/")},
+            }
+        ],
+    )
+
+
+_MISSING_CREDENTIAL = (
+    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or "
+    "other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+_INVALID_CREDENTIAL = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+
+
+def _error_info(reason: str, domain: str, service: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": reason,
+            "domain": domain,
+            "metadata": {"service": service},
+        }
+    ]
+
+
+def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
+    """Google's answers to missing or bad credentials, per API."""
+    if not state.config.require_auth:
+        return
+    authorization = req.headers.get("authorization", "")
+    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    key = req.headers.get("x-goog-api-key") or req.param("key") or ""
+    valid = state.config.valid_credentials
+    if route.api == "vertex":
+        service = "aiplatform.googleapis.com"
+        if not token and key:
+            raise ApiError(
+                "UNAUTHENTICATED",
+                "API keys are not supported by this API. Expected OAuth2 access token or other "
+                "authentication credentials that assert a principal. See https://cloud.google.com/docs/authentication",
+                details=_error_info("CREDENTIALS_MISSING", "googleapis.com", service),
+            )
+        if not token:
+            raise ApiError(
+                "UNAUTHENTICATED",
+                _MISSING_CREDENTIAL,
+                details=_error_info("CREDENTIALS_MISSING", "googleapis.com", service),
+            )
+        if valid is not None and token not in valid:
+            raise ApiError(
+                "UNAUTHENTICATED",
+                _INVALID_CREDENTIAL,
+                details=_error_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", "googleapis.com", service),
+            )
+        return
+    service = "generativelanguage.googleapis.com"
+    if not token and not key:
+        raise ApiError(
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API.",
+        )
+    if key and valid is not None and key not in valid:
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+            details=_error_info("API_KEY_INVALID", "googleapis.com", service),
+        )
+    if token and not key and valid is not None and token not in valid:
+        raise ApiError(
+            "UNAUTHENTICATED",
+            _INVALID_CREDENTIAL,
+            details=_error_info("ACCESS_TOKEN_TYPE_UNSUPPORTED", "googleapis.com", service),
+        )
+
+
+def _resources(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict):
+        return []
+    for key in ("tuningJobs", "tunedModels", "operations", "contexts", "tensorboardTimeSeries"):
+        if isinstance(payload.get(key), list):
+            return [item for item in payload[key] if isinstance(item, dict)]
+    found = [payload]
+    if isinstance(payload.get("response"), dict):
+        found.append(payload["response"])
+    return found
+
+
+def _replace_states(payload: Any, state: str) -> None:
+    for resource in _resources(payload):
+        if "state" in resource:
+            resource["state"] = state
+
+
+def _drop_fields(payload: Any, fields: list[str]) -> None:
+    for resource in _resources(payload):
+        for name in fields:
+            resource.pop(name, None)
+
+
+def _record(
+    state: EmulatorState, req: Request, *, api: str, method: str, status: int | None, started: float
+) -> None:
+    query = "&".join(f"{k}={v}" for k, values in req.query.items() if k != "key" for v in values)
+    state.log.add(
+        RequestRecord(
+            time=time.time(),
+            api=api,
+            method=method,
+            http_method=req.http_method,
+            path=req.path,
+            query=query,
+            status=status,
+            duration_ms=(time.monotonic() - started) * 1000.0,
+        )
+    )

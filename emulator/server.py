@@ -1,0 +1,198 @@
+"""The emulator's HTTP server (stdlib, one thread per connection) and its in-process handle `Emulator`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from emulator.config import EmulatorConfig
+from emulator.control import PREFIX, handle_control
+from emulator.faults import FaultRule, JobFailureRule
+from emulator.requestlog import RequestRecord
+from emulator.routes import Request, Response, handle_api
+from emulator.state import EmulatorState
+
+logger = logging.getLogger(__name__)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], state: EmulatorState) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the request log records what matters, and stderr noise slows benchmarks."""
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        request = Request(
+            http_method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            if parts.path.startswith(PREFIX + "/") or parts.path == PREFIX:
+                response = handle_control(self.server.state, request)
+            else:
+                response = handle_api(self.server.state, request)
+        except Exception:
+            logger.exception("emulator handler failed for %s %s", self.command, parts.path)
+            response = Response(
+                500, b'{"error": {"code": 500, "message": "Internal error.", "status": "INTERNAL"}}'
+            )
+        self._write(response)
+
+    def _write(self, response: Response) -> None:
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        if response.chunks is not None:
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for chunk in response.chunks:
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("content-length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):  # the connection may have been dropped on purpose
+            super().finish()
+
+
+class Emulator:
+    """A running fake of Vertex AI and the Gemini API on loopback.
+
+    >>> with Emulator(EmulatorConfig(time_scale=60)) as emu:
+    ...     client = VertexClient(base_url=emu.url)
+    """
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.state = EmulatorState(self.config)
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._server = _Server(self._address, self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}"
+
+    # -- steering --------------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward by `seconds`."""
+        self.state.clock.advance(seconds)
+
+    def set_time_scale(self, scale: float) -> None:
+        self.state.clock.set_time_scale(scale)
+        self.config.time_scale = scale
+
+    def add_fault(self, kind: str, method: str = "*", **options: Any) -> FaultRule:
+        """Add a fault rule (see `FaultRule`).
+
+        Example: `add_fault("status", "tuningJobs.get", status=503, times=1)`.
+        """
+        return self.state.faults.add(FaultRule(kind=kind, method=method, **options))
+
+    def remove_fault(self, rule_id: str) -> bool:
+        return self.state.faults.remove(rule_id)
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    def fail_jobs(self, **options: Any) -> JobFailureRule:
+        """Make matching new jobs fail partway (see `JobFailureRule`)."""
+        return self.state.failures.add(JobFailureRule(**options))
+
+    def fail_job(self, name: str, message: str = JobFailureRule.message, at_step: int | None = None) -> None:
+        """Make one existing Vertex job fail at `at_step` (default: its next step)."""
+        self.state.vertex.fail_job(name, message, at_step)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    # -- request log -----------------------------------------------------------------------------------
+
+    def requests(self, method: str | None = None) -> list[RequestRecord]:
+        return self.state.log.records(method)
+
+    def count(self, method: str | None = None) -> int:
+        return self.state.log.count(method)
+
+    def clear_requests(self) -> None:
+        self.state.log.clear()

@@ -1,0 +1,184 @@
+"""The checks Vertex AI makes on a `tuningJobs.create` body, with its 400 INVALID_ARGUMENT answers.
+
+The adapter-size table and the model list follow the public documentation of supervised tuning; a model
+that is not listed here is refused, as Vertex refuses models it cannot tune.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator.apierror import ApiError, invalid_argument
+
+ALL_ADAPTER_SIZES = (
+    "ADAPTER_SIZE_UNSPECIFIED",
+    "ADAPTER_SIZE_ONE",
+    "ADAPTER_SIZE_TWO",
+    "ADAPTER_SIZE_FOUR",
+    "ADAPTER_SIZE_EIGHT",
+    "ADAPTER_SIZE_SIXTEEN",
+    "ADAPTER_SIZE_THIRTY_TWO",
+)
+_SMALL = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_FOUR")
+_FLASH_15 = ("ADAPTER_SIZE_ONE", "ADAPTER_SIZE_FOUR", "ADAPTER_SIZE_EIGHT", "ADAPTER_SIZE_SIXTEEN")
+_RECENT = (
+    "ADAPTER_SIZE_ONE",
+    "ADAPTER_SIZE_TWO",
+    "ADAPTER_SIZE_FOUR",
+    "ADAPTER_SIZE_EIGHT",
+    "ADAPTER_SIZE_SIXTEEN",
+)
+
+#: base model -> adapter sizes it accepts (ADAPTER_SIZE_UNSPECIFIED is always accepted).
+SUPPORTED_BASE_MODELS: dict[str, tuple[str, ...]] = {
+    "gemini-1.0-pro-002": _SMALL,
+    "gemini-1.5-pro-002": _SMALL,
+    "gemini-1.5-flash-002": _FLASH_15,
+    "gemini-2.0-flash-001": _RECENT,
+    "gemini-2.0-flash-lite-001": _RECENT,
+    "gemini-2.5-pro": _RECENT,
+    "gemini-2.5-flash": _RECENT,
+    "gemini-2.5-flash-lite": _RECENT,
+}
+
+_LABEL_KEY_RE = re.compile(r"^[\w-]{1,63}$", re.UNICODE)
+_LABEL_VALUE_RE = re.compile(r"^[\w-]{0,63}$", re.UNICODE)
+_PREFIX = "projects/"
+
+
+def base_model_id(base_model: str) -> str:
+    """`publishers/google/models/gemini-2.5-flash` and `gemini-2.5-flash` name the same model."""
+    return base_model.rsplit("/", 1)[-1]
+
+
+def validate_create(raw: Any) -> dict[str, Any]:
+    """The normalised job input, or an `ApiError` naming the field that is wrong."""
+    if not isinstance(raw, dict):
+        raise invalid_argument("Invalid JSON payload received. The request body must be a TuningJob object.")
+    body: dict[str, Any] = dict(_camel_keys(raw))
+    base_model = body.get("baseModel")
+    if not base_model and not body.get("preTunedModel"):
+        raise invalid_argument("base_model or pre_tuned_model must be set.", "tuning_job.base_model")
+    if base_model and (
+        not isinstance(base_model, str) or base_model_id(base_model) not in SUPPORTED_BASE_MODELS
+    ):
+        raise invalid_argument(
+            f"Base model {base_model} is not supported for supervised tuning.", "tuning_job.base_model"
+        )
+    spec = body.get("supervisedTuningSpec")
+    if not isinstance(spec, dict):
+        raise invalid_argument("supervised_tuning_spec is required.", "tuning_job.supervised_tuning_spec")
+    training = spec.get("trainingDatasetUri")
+    if not training:
+        raise invalid_argument(
+            "Training dataset uri is required.", "tuning_job.supervised_tuning_spec.training_dataset_uri"
+        )
+    _check_gcs(training, "training_dataset_uri")
+    if spec.get("validationDatasetUri"):
+        _check_gcs(spec["validationDatasetUri"], "validation_dataset_uri")
+    hyper = spec.get("hyperParameters") or {}
+    if not isinstance(hyper, dict):
+        raise invalid_argument("hyper_parameters must be an object.", "tuning_job.supervised_tuning_spec")
+    _check_hyper_parameters(hyper, base_model_id(base_model) if isinstance(base_model, str) else None)
+    display = body.get("tunedModelDisplayName")
+    if display is not None and (not isinstance(display, str) or len(display) > 128):
+        raise invalid_argument(
+            "tuned_model_display_name must be at most 128 characters.", "tuning_job.tuned_model_display_name"
+        )
+    _check_labels(body.get("labels"))
+    return body
+
+
+def _check_gcs(uri: object, field: str) -> None:
+    if not isinstance(uri, str) or not uri.startswith("gs://") or len(uri) <= len("gs://"):
+        raise invalid_argument(
+            f"{field} must be a Cloud Storage URI that starts with gs://, got {uri!r}.",
+            f"tuning_job.supervised_tuning_spec.{field}",
+        )
+
+
+def _check_hyper_parameters(hyper: dict[str, Any], model: str | None) -> None:
+    epochs = hyper.get("epochCount")
+    if epochs is not None:
+        try:
+            count = int(epochs)
+        except (TypeError, ValueError):
+            count = 0
+        if count < 1:
+            raise invalid_argument(
+                f"epoch_count must be a positive integer, got {epochs!r}.",
+                "tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count",
+            )
+    lrm = hyper.get("learningRateMultiplier")
+    if lrm is not None and (not isinstance(lrm, int | float) or lrm <= 0):
+        raise invalid_argument(
+            f"learning_rate_multiplier must be a positive number, got {lrm!r}.",
+            "tuning_job.supervised_tuning_spec.hyper_parameters.learning_rate_multiplier",
+        )
+    size = hyper.get("adapterSize")
+    if size is None:
+        return
+    if size not in ALL_ADAPTER_SIZES:
+        # The proto JSON parser's own wording for an unknown enum name.
+        raise ApiError(
+            "INVALID_ARGUMENT",
+            "Invalid value at 'tuning_job.supervised_tuning_spec.hyper_parameters.adapter_size' "
+            "(type.googleapis.com/google.cloud.aiplatform.v1.SupervisedHyperParameters.AdapterSize), "
+            f'"{size}"',
+            details=[
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {
+                            "field": "tuning_job.supervised_tuning_spec.hyper_parameters.adapter_size",
+                            "description": f'Invalid value "{size}"',
+                        }
+                    ],
+                }
+            ],
+        )
+    if size != "ADAPTER_SIZE_UNSPECIFIED" and model is not None and size not in SUPPORTED_BASE_MODELS[model]:
+        raise ApiError("INVALID_ARGUMENT", "The adapter size is not supported for this base model.")
+
+
+def _check_labels(labels: object) -> None:
+    if labels is None:
+        return
+    if not isinstance(labels, dict):
+        raise invalid_argument("labels must be a map of strings.", "tuning_job.labels")
+    if len(labels) > 64:
+        raise invalid_argument(f"At most 64 labels are allowed, got {len(labels)}.", "tuning_job.labels")
+    for key, value in labels.items():
+        if not (_LABEL_KEY_RE.match(key) and key == key.lower() and key[0].isalpha()):
+            raise invalid_argument(
+                f"Label key '{key}' is invalid: keys must start with a lowercase letter and contain only "
+                "lowercase letters, numeric characters, underscores and dashes (at most 63 characters).",
+                "tuning_job.labels",
+            )
+        if not (isinstance(value, str) and _LABEL_VALUE_RE.match(value) and value == value.lower()):
+            raise invalid_argument(
+                f"Label value '{value}' of key '{key}' is invalid: values may contain only lowercase "
+                "letters, numeric characters, underscores and dashes (at most 63 characters).",
+                "tuning_job.labels",
+            )
+
+
+def _camel_keys(value: Any) -> Any:
+    """Requests may use snake_case (the proto JSON parser accepts both); store camelCase."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            # labels are user data: their keys stay as written.
+            out[_camel(key)] = item if key == "labels" else _camel_keys(item)
+        return out
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
