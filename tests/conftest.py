@@ -61,3 +61,12 @@ def _release_our_objects(api_client: k8s.ApiClient, namespace: str) -> None:
                     )
                 with contextlib.suppress(k8s.ApiException):
                     custom.delete_namespaced_custom_object(OUR_GROUP, version, namespace, plural, name)
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane: ControlPlane) -> ControlPlane:
+    """The control plane with the vertexops CRDs applied and Established."""
+    from controller.crdgen import install_crds
+
+    install_crds(control_plane.kubectl)
+    return control_plane

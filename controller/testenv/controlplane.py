@@ -41,6 +41,13 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; unlike its base class, the message carries kubectl's stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr}"
+
+
 class ControlPlaneError(RuntimeError):
     """The control plane could not start; the message carries the tail of the failing process's log."""
 
@@ -51,7 +58,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGTERM the child when the process that started it dies, even by SIGKILL.
 
     Without this a crashed test run or a killed `vertexops dev` would leave etcd and kube-apiserver running.
@@ -79,7 +86,7 @@ class _Process:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - started from the main thread; the call is async-signal-safe
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - started from the main thread; the call is async-signal-safe
         )
 
     @property
@@ -291,7 +298,7 @@ class ControlPlane:
             argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+            raise KubectlError(result.returncode, argv, result.stdout, result.stderr)
         return result
 
     def service_account_kubeconfig(

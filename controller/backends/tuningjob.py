@@ -1,0 +1,397 @@
+"""The Vertex AI supervised tuning job behind a `TuningJob` resource.
+
+Finding the job: by `status.name` once known; before that, only if the reconciler recorded a create
+intent, by the `vertexops-uid` label every job we create carries. Following it: through the per-location
+poller, polling often while the job is young or has just changed and less often as it runs, never once it is
+terminal. Metrics come from the job's experiment on their own, slower cadence, plus one final read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.api.base import format_timestamp
+from controller.api.conditions import Reason
+from controller.api.tuningjob import TuningJobSpec
+from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
+from controller.external import JsonObject, Observation, Phase, SpecError
+from controller.google.errors import FailedPreconditionError, GoogleAPIError
+from controller.google.models_vertex import TuningJob, TuningMetrics
+from controller.google.vertex import VertexClient
+
+log = logging.getLogger(__name__)
+
+_PHASES: dict[str, tuple[Phase, Reason]] = {
+    "JOB_STATE_QUEUED": (Phase.PENDING, Reason.JOB_PENDING),
+    "JOB_STATE_PENDING": (Phase.PENDING, Reason.JOB_PENDING),
+    "JOB_STATE_PAUSED": (Phase.PENDING, Reason.JOB_PENDING),
+    "JOB_STATE_RUNNING": (Phase.RUNNING, Reason.JOB_RUNNING),
+    "JOB_STATE_UPDATING": (Phase.RUNNING, Reason.JOB_RUNNING),
+    "JOB_STATE_SUCCEEDED": (Phase.SUCCEEDED, Reason.JOB_SUCCEEDED),
+    "JOB_STATE_FAILED": (Phase.FAILED, Reason.JOB_FAILED),
+    "JOB_STATE_PARTIALLY_SUCCEEDED": (Phase.FAILED, Reason.JOB_FAILED),
+    "JOB_STATE_EXPIRED": (Phase.FAILED, Reason.JOB_EXPIRED),
+    "JOB_STATE_CANCELLING": (Phase.CANCELLING, Reason.JOB_CANCELLED),
+    "JOB_STATE_CANCELLED": (Phase.CANCELLED, Reason.JOB_CANCELLED),
+}
+TERMINAL_STATES = frozenset(s for s, (phase, _) in _PHASES.items() if phase.terminal)
+
+CONSOLE = "https://console.cloud.google.com/vertex-ai/generative/language/locations/{location}/tuning/tuningJob/{id}?project={project}"
+
+
+@dataclass(frozen=True)
+class VertexSettings:
+    default_project: str | None = None
+    default_location: str = "us-central1"
+    poll_min_seconds: float = 15.0
+    poll_max_seconds: float = 300.0
+    # A job this old polls at poll_max; younger ones in proportion (a tenth of their age, at least poll_min).
+    metrics_interval_seconds: float = 120.0
+
+
+class TuningJobBackend:
+    noun = "tuning job"
+
+    def __init__(
+        self,
+        client: VertexClient,
+        settings: VertexSettings,
+        poller: LocationPoller | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.poller = poller or LocationPoller(client, clock)
+        self._clock = clock
+        self._now = now
+        self._lock = threading.Lock()
+        # uid -> job name, for jobs this process created or adopted: spares a label search when the cache
+        # still holds the object as it was before the status write that recorded the name.
+        self._names: dict[str, str] = {}
+        self._metrics_read_at: dict[str, float] = {}
+
+    # -- ExternalClient ------------------------------------------------------------------------------------
+
+    def observe(self, obj: JsonObject) -> Observation:
+        spec = _spec(obj)
+        project, location = self._where(spec)
+        status = obj.get("status") or {}
+        uid = obj["metadata"]["uid"]
+        name = status.get("name") or self._name_of(uid)
+        if name and status.get("state") in TERMINAL_STATES and _final_metrics_read(status):
+            return self._from_status(status)
+        if name:
+            deleting = bool(obj["metadata"].get("deletionTimestamp"))
+            max_age = self.settings.poll_min_seconds if deleting else self._interval(status)
+            job = self.poller.get(project, location, name, max_age) or self.client.get_tuning_job(name)
+        elif status.get("createRequestedTime"):
+            found = self.client.find_tuning_jobs_by_labels(project, location, {UID_LABEL: uid})
+            if not found:
+                return Observation(exists=False)
+            found.sort(key=lambda j: (j.create_time or datetime.max.replace(tzinfo=UTC), j.name))
+            if len(found) > 1:
+                log.error(
+                    "more than one tuning job carries this resource's uid label; following the oldest",
+                    extra={"jobs": [j.name for j in found]},
+                )
+            job = found[0]
+            log.info("adopted tuning job %s created before a restart", job.name)
+        else:
+            return Observation(exists=False)
+        self._remember_name(uid, job.name)
+        return self._observe_job(obj, project, location, job)
+
+    def create(self, obj: JsonObject) -> Observation:
+        spec = _spec(obj)
+        project, location = self._where(spec)
+        body = _create_body(obj)
+        job = self.client.create_tuning_job(project, location, body)
+        self._remember_name(obj["metadata"]["uid"], job.name)
+        self.poller.remember(project, location, job)
+        return self._observe_job(obj, project, location, job)
+
+    def update(self, obj: JsonObject, observation: Observation) -> Observation:
+        return observation  # every input of a tuning job is immutable (enforced by the CRD's CEL rules)
+
+    def delete(self, obj: JsonObject, observation: Observation) -> bool:
+        if observation.phase.terminal:
+            return True
+        if observation.phase is Phase.CANCELLING:
+            return False
+        name = observation.status.get("name") or ""
+        try:
+            self.client.cancel_tuning_job(name)
+        except FailedPreconditionError:
+            log.info("cancel refused for %s: it finished meanwhile", name)
+        return False
+
+    def orphan_on_delete(self, obj: JsonObject) -> bool:
+        return bool(obj["spec"].get("deletionPolicy") == "Orphan")
+
+    def run_test_prompts(self, obj: JsonObject, observation: Observation) -> list[JsonObject]:
+        endpoint = observation.outputs.get("endpoint", "")
+        results: list[JsonObject] = []
+        for prompt in obj["spec"].get("testPrompts") or []:
+            result: JsonObject = {"prompt": prompt["prompt"]}
+            try:
+                answer = self.client.generate_content(
+                    endpoint, prompt["prompt"], generation_config=prompt.get("generationConfig")
+                )
+                result["responseText"] = answer.text
+                if answer.candidates and answer.candidates[0].finish_reason:
+                    result["finishReason"] = answer.candidates[0].finish_reason
+            except GoogleAPIError as err:
+                result["error"] = err.message
+            result["time"] = format_timestamp(self._now())
+            results.append(result)
+        return results
+
+    def forget(self, obj: JsonObject) -> None:
+        uid = obj["metadata"]["uid"]
+        with self._lock:
+            self._names.pop(uid, None)
+            self._metrics_read_at.pop(uid, None)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _where(self, spec: TuningJobSpec) -> tuple[str, str]:
+        project = spec.project_id or self.settings.default_project
+        if not project:
+            raise SpecError(
+                Reason.INVALID_SPEC,
+                "spec.projectID: not set, and the operator has no default project (--project); set one",
+            )
+        return project, spec.location or self.settings.default_location
+
+    def _name_of(self, uid: str) -> str | None:
+        with self._lock:
+            return self._names.get(uid)
+
+    def _remember_name(self, uid: str, name: str) -> None:
+        with self._lock:
+            self._names[uid] = name
+
+    def _interval(self, status: JsonObject) -> float:
+        started = status.get("startTime") or status.get("createTime")
+        if not started:
+            return self.settings.poll_min_seconds
+        age = (self._now() - _parse_time(started)).total_seconds()
+        return min(self.settings.poll_max_seconds, max(self.settings.poll_min_seconds, age / 10))
+
+    def _observe_job(self, obj: JsonObject, project: str, location: str, job: TuningJob) -> Observation:
+        status = obj.get("status") or {}
+        fields = _job_status(job, project, location)
+        phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
+        metrics = self._maybe_read_metrics(obj["metadata"]["uid"], job, phase)
+        if metrics is not None:
+            fields["latestMetrics"] = _metrics_status(metrics, self._now()) or status.get("latestMetrics")
+        fields["progress"] = _progress(fields, status)
+        changed = job.state != status.get("state")
+        if phase.terminal:
+            poll_after = None
+        elif changed:
+            poll_after = self.settings.poll_min_seconds
+        else:
+            poll_after = self._interval(fields)
+        endpoint = job.tuned_model.endpoint if job.tuned_model else ""
+        model = job.tuned_model.model if job.tuned_model else ""
+        ready = phase is Phase.SUCCEEDED and bool(endpoint)
+        return Observation(
+            exists=True,
+            phase=phase,
+            reason=reason,
+            message=_message(job, phase),
+            status=fields,
+            ready=ready,
+            outputs={"tuningJob": job.name, "model": model, "endpoint": endpoint} if ready else {},
+            poll_after=poll_after,
+        )
+
+    def _from_status(self, status: JsonObject) -> Observation:
+        """A terminal job as status recorded it: no call to Google."""
+        state = status["state"]
+        phase, reason = _PHASES[state]
+        tuned = status.get("tunedModel") or {}
+        ready = phase is Phase.SUCCEEDED and bool(tuned.get("endpoint"))
+        error = (status.get("error") or {}).get("message", "")
+        return Observation(
+            exists=True,
+            phase=phase,
+            reason=reason,
+            message=_terminal_message(state, phase, tuned.get("model", ""), tuned.get("endpoint", ""), error),
+            status={"state": state, "name": status.get("name")},
+            ready=ready,
+            outputs={
+                "tuningJob": status["name"],
+                "model": tuned.get("model", ""),
+                "endpoint": tuned["endpoint"],
+            }
+            if ready
+            else {},
+        )
+
+    def _maybe_read_metrics(self, uid: str, job: TuningJob, phase: Phase) -> TuningMetrics | None:
+        if phase is Phase.PENDING or not job.experiment:
+            return None
+        now = self._clock()
+        with self._lock:
+            last = self._metrics_read_at.get(uid)
+        if not phase.terminal and last is not None and now - last < self.settings.metrics_interval_seconds:
+            return None
+        try:
+            metrics = self.client.read_tuning_metrics(job)
+        except GoogleAPIError as err:
+            log.warning("could not read the metrics of %s: %s", job.name, err.message)
+            return None
+        with self._lock:
+            self._metrics_read_at[uid] = now
+        return metrics
+
+
+def _spec(obj: JsonObject) -> TuningJobSpec:
+    try:
+        return TuningJobSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = "spec." + ".".join(str(p) for p in first["loc"])
+        raise SpecError(Reason.INVALID_SPEC, f"{where}: {first['msg']}") from err
+
+
+def _create_body(obj: JsonObject) -> dict[str, Any]:
+    spec = obj["spec"]
+    body: dict[str, Any] = {
+        key: spec[key]
+        for key in (
+            "baseModel",
+            "supervisedTuningSpec",
+            "tunedModelDisplayName",
+            "description",
+            "encryptionSpec",
+            "serviceAccount",
+        )
+        if spec.get(key) is not None
+    }
+    hyper = (body.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
+    if "epochCount" in hyper:  # int64: a JSON string on the wire
+        body["supervisedTuningSpec"] = {
+            **body["supervisedTuningSpec"],
+            "hyperParameters": {**hyper, "epochCount": str(hyper["epochCount"])},
+        }
+    body["labels"] = {
+        **(spec.get("labels") or {}),
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        UID_LABEL: obj["metadata"]["uid"],
+    }
+    return body
+
+
+def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
+    def ts(value: datetime | None) -> str | None:
+        return format_timestamp(value) if value else None
+
+    fields: JsonObject = {
+        "state": job.state,
+        "name": job.name,
+        "consoleURL": CONSOLE.format(location=location, id=job.job_id, project=project),
+        "createTime": ts(job.create_time),
+        "startTime": ts(job.start_time),
+        "endTime": ts(job.end_time),
+        "updateTime": ts(job.update_time),
+        "experiment": job.experiment,
+        "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
+    }
+    if job.tuned_model and (job.tuned_model.model or job.tuned_model.endpoint):
+        fields["tunedModel"] = {
+            "model": job.tuned_model.model or None,
+            "endpoint": job.tuned_model.endpoint or None,
+            "checkpoints": [
+                {"checkpointId": c.checkpoint_id, "epoch": c.epoch, "step": c.step, "endpoint": c.endpoint}
+                for c in job.tuned_model.checkpoints
+            ]
+            or None,
+        }
+        fields["tunedModel"] = {k: v for k, v in fields["tunedModel"].items() if v is not None}
+    stats = job.tuning_data_stats.supervised_tuning_data_stats if job.tuning_data_stats else None
+    if stats is not None:
+        fields["tuningDataStats"] = {
+            "tuningDatasetExampleCount": stats.tuning_dataset_example_count,
+            "totalTuningCharacterCount": stats.total_tuning_character_count,
+            "totalBillableTokenCount": stats.total_billable_token_count,
+            "tuningStepCount": stats.tuning_step_count,
+        }
+    return fields
+
+
+def _metrics_status(metrics: TuningMetrics, now: datetime) -> JsonObject | None:
+    points = {
+        "trainTotalLoss": metrics.train_total_loss,
+        "evalTotalLoss": metrics.eval_total_loss,
+        "trainTokenAccuracy": metrics.train_accuracy,
+        "evalTokenAccuracy": metrics.eval_accuracy,
+        "trainNumPredictions": metrics.train_num_predictions,
+        "evalNumPredictions": metrics.eval_num_predictions,
+    }
+    present = {k: p for k, p in points.items() if p is not None}
+    if not present:
+        return None
+    result: JsonObject = {k: p.value for k, p in present.items()}
+    result["step"] = max(p.step for p in present.values())
+    result["readTime"] = format_timestamp(now)
+    return result
+
+
+def _progress(fields: JsonObject, status: JsonObject) -> str | None:
+    if fields.get("state") == "JOB_STATE_SUCCEEDED":
+        return "100%"
+    total = (fields.get("tuningDataStats") or {}).get("tuningStepCount") or 0
+    metrics = fields.get("latestMetrics") or status.get("latestMetrics") or {}
+    step = metrics.get("step")
+    if total and step is not None:
+        return f"{min(100, round(100 * step / total))}%"
+    return status.get("progress")
+
+
+def _final_metrics_read(status: JsonObject) -> bool:
+    """Whether status holds metrics read after the job ended (or the job never ran, so there are none)."""
+    if not status.get("startTime"):
+        return True
+    read = (status.get("latestMetrics") or {}).get("readTime")
+    end = status.get("endTime")
+    return bool(read and end and _parse_time(read) >= _parse_time(end))
+
+
+def _message(job: TuningJob, phase: Phase) -> str:
+    if phase is Phase.PENDING:
+        return f"tuning job {job.name} is queued ({job.state})"
+    if phase is Phase.RUNNING:
+        return f"tuning job {job.name} is running"
+    if phase is Phase.UNKNOWN:
+        return f"tuning job {job.name} is in a state this operator does not know: {job.state}"
+    model = job.tuned_model.model if job.tuned_model else ""
+    endpoint = job.tuned_model.endpoint if job.tuned_model else ""
+    error = job.error.message if job.error else ""
+    return _terminal_message(job.state, phase, model, endpoint, error)
+
+
+def _terminal_message(state: str, phase: Phase, model: str, endpoint: str, error: str) -> str:
+    if phase is Phase.SUCCEEDED:
+        if not endpoint:
+            return "tuning job succeeded but Vertex AI reported no endpoint for the tuned model"
+        return f"tuned model {model} is served at {endpoint}"
+    if phase is Phase.CANCELLING:
+        return "tuning job is being cancelled"
+    detail = f": {error}" if error else ""
+    return f"tuning job ended in {state}{detail}"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,65 @@
+"""One `tuningJobs.list` per project and location per interval, instead of one `get` per job.
+
+Tuning jobs run for hours and an operator may follow hundreds of them. Each reconcile asks the poller for
+its job with the freshness it needs (`max_age`); the poller answers from the last list of that location when
+it is fresh enough, and otherwise lists again, once, while concurrent callers for the same location wait
+for that one call. So the number of Google calls grows with the number of locations, not of jobs.
+
+Only jobs carrying the operator's `managed-by` label are listed, which keeps the pages small in a project
+that also runs other tuning jobs (the client filters again if the server ignores the filter).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.google.models_vertex import TuningJob
+from controller.google.vertex import VertexClient
+
+MANAGED_BY_LABEL = "managed-by"
+MANAGED_BY_VALUE = "vertexops"
+UID_LABEL = "vertexops-uid"
+
+
+@dataclass
+class _LocationSnapshot:
+    jobs: dict[str, TuningJob] = field(default_factory=dict)
+    fetched_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LocationPoller:
+    def __init__(self, client: VertexClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._clock = clock
+        self._snapshots: dict[tuple[str, str], _LocationSnapshot] = {}
+        self._lock = threading.Lock()
+
+    def _snapshot(self, project: str, location: str) -> _LocationSnapshot:
+        with self._lock:
+            return self._snapshots.setdefault((project, location), _LocationSnapshot())
+
+    def get(self, project: str, location: str, name: str, max_age: float) -> TuningJob | None:
+        """The job as of a list no older than `max_age` seconds; None when that list did not contain it."""
+        snapshot = self._snapshot(project, location)
+        with snapshot.lock:
+            if self._clock() - snapshot.fetched_at > max_age:
+                started = self._clock()
+                jobs = self._client.find_tuning_jobs_by_labels(
+                    project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+                )
+                snapshot.jobs = {job.name: job for job in jobs}
+                snapshot.fetched_at = started
+            return snapshot.jobs.get(name)
+
+    def remember(self, project: str, location: str, job: TuningJob) -> None:
+        """Put a job read by other means (create, get) into its location's snapshot.
+
+        Keyed by the project as the spec names it: Vertex returns the project *number* in job names.
+        """
+        snapshot = self._snapshot(project, location)
+        with snapshot.lock:
+            snapshot.jobs[job.name] = job

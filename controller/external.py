@@ -1,0 +1,106 @@
+"""The contract between the generic reconciler and one kind's backend (after Crossplane's ExternalClient).
+
+The reconciler owns everything Kubernetes-shaped: the finalizer, the create-exactly-once protocol, conditions,
+events, the published ConfigMap and the status patch. A backend owns everything Google-shaped: how to find the
+remote object, how to create, update and delete it, and how its state reads. Adding a kind means writing a
+backend, not touching the reconciler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from controller.api.conditions import Reason
+
+JsonObject = dict[str, Any]
+
+
+class Phase(StrEnum):
+    """Where the remote job or model is in its life, in the terms the conditions are computed from."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLING = "Cancelling"
+    CANCELLED = "Cancelled"
+    UNKNOWN = "Unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+@dataclass
+class Observation:
+    """What the backend saw of the remote object.
+
+    `status` holds the backend's own status fields (camelCase, as in the CRD); a key mapped to None is
+    removed from status. `outputs` are the names other workloads need (model, endpoint), written to the
+    ConfigMap of spec.publish once the phase is SUCCEEDED. `poll_after` is when the backend wants to look
+    again (None: not until something changes).
+    """
+
+    exists: bool
+    phase: Phase = Phase.PENDING
+    reason: Reason = Reason.JOB_PENDING
+    message: str = ""
+    status: JsonObject = field(default_factory=dict)
+    up_to_date: bool = True
+    ready: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)
+    poll_after: float | None = None
+
+
+class SpecError(Exception):
+    """The resource cannot progress until the user changes something (a missing Secret, an invalid value).
+
+    Raised by backends; the reconciler turns it into Stalled=True with this reason and message, and retries
+    after `retry_after` seconds (a watch on the referenced object usually wakes it sooner).
+    """
+
+    def __init__(self, reason: Reason, message: str, retry_after: float = 60.0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ExternalClient(Protocol):
+    """One kind's view of its Google API. `obj` is the resource as the API server returns it."""
+
+    #: The kind's name in events and messages ("tuning job", "tuned model").
+    noun: str
+
+    def observe(self, obj: JsonObject) -> Observation:
+        """Find the remote object: by the name in status, or (after a recorded create intent) by label/ID.
+
+        Must not change anything remotely. Returns `exists=False` when there is nothing to adopt.
+        """
+        ...
+
+    def create(self, obj: JsonObject) -> Observation:
+        """Create the remote object exactly once (the reconciler has recorded the intent before calling)."""
+        ...
+
+    def update(self, obj: JsonObject, observation: Observation) -> Observation:
+        """Bring a remote object whose `up_to_date` was False in line with the spec."""
+        ...
+
+    def delete(self, obj: JsonObject, observation: Observation) -> bool:
+        """Apply the deletion policy's remote action; True once nothing more needs to happen remotely."""
+        ...
+
+    def orphan_on_delete(self, obj: JsonObject) -> bool:
+        """Whether the resource's deletionPolicy leaves the remote object alone."""
+        ...
+
+    def run_test_prompts(self, obj: JsonObject, observation: Observation) -> list[JsonObject]:
+        """Send spec.testPrompts to the ready model; one result (answer or error) per prompt."""
+        ...
+
+    def forget(self, obj: JsonObject) -> None:
+        """Drop any in-memory state kept for the resource (it was deleted)."""
+        ...

@@ -1,0 +1,100 @@
+"""`vertexops run`: the operator process, in a cluster or against a kubeconfig.
+
+Wiring only: configuration -> Kubernetes client -> Google clients (their calls counted in the metrics) ->
+one backend and one generic reconciler per kind -> the manager, which runs until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from controller import config as operator_config
+from controller.api.resource import GROUP, VERSION
+from controller.api.tuningjob import TUNING_JOB
+from controller.backends.tuningjob import TuningJobBackend
+from controller.config import OperatorConfig
+from controller.google.auth import Auth, application_default_auth
+from controller.google.retry import RetryPolicy
+from controller.google.vertex import VertexClient
+from controller.reconciler import Reconciler
+from controller.runtime.kubeapi import CONFIGMAPS, ResourceRef
+from controller.runtime.log import setup_logging
+from controller.runtime.manager import Manager
+from controller.runtime.mapping import map_to_owner
+from controller.runtime.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TUNINGJOBS = ResourceRef(GROUP, VERSION, TUNING_JOB.plural)
+# Only the ConfigMaps the operator publishes are cached, not every ConfigMap in the cluster.
+PUBLISHED_SELECTOR = "app.kubernetes.io/managed-by=vertexops"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    operator_config.add_arguments(parser)
+
+
+def kubernetes_client(cfg: OperatorConfig) -> k8s.ApiClient:
+    if cfg.kubeconfig:
+        return k8s_config.new_client_from_config(config_file=cfg.kubeconfig)
+    k8s_config.load_incluster_config()
+    return k8s.ApiClient()
+
+
+def google_auth(cfg: OperatorConfig) -> Auth | None:
+    """ADC (optionally impersonating), or None to let a client aimed at the emulator use its placeholder."""
+    if cfg.vertex_base_url and not cfg.impersonate_service_account:
+        return None
+    return application_default_auth(impersonate_service_account=cfg.impersonate_service_account)
+
+
+def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
+    metrics = Metrics()
+    manager = Manager(api_client, cfg.runtime, metrics=metrics)
+    vertex = VertexClient(
+        auth=google_auth(cfg),
+        base_url=cfg.vertex_base_url,
+        timeout=cfg.google_timeout_seconds,
+        retry=RetryPolicy(),
+        observer=metrics.observe_google_call,
+    )
+    tuning_jobs = Reconciler(
+        TUNING_JOB.kind,
+        TUNINGJOBS,
+        TuningJobBackend(vertex, cfg.vertex),
+        api=manager.api,
+        store=manager.informer(TUNINGJOBS).store,
+        events=manager.events,
+        metrics=metrics,
+        settings=cfg.reconciler,
+    )
+    manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs)
+    manager.watch(
+        CONFIGMAPS,
+        kind=TUNING_JOB.kind,
+        map_fn=map_to_owner(GROUP, TUNING_JOB.kind),
+        label_selector=PUBLISHED_SELECTOR,
+    )
+    return manager
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = operator_config.from_args(args)
+    setup_logging(cfg.runtime.log_format, cfg.runtime.log_level)
+    api_client = kubernetes_client(cfg)
+    manager = build_manager(cfg, api_client)
+    log.info(
+        "vertexops starting",
+        extra={
+            "namespaces": list(cfg.runtime.namespaces) or "all",
+            "project": cfg.vertex.default_project,
+            "location": cfg.vertex.default_location,
+            "vertex_base_url": cfg.vertex_base_url or "regional hosts",
+            "leader_election": cfg.runtime.leader_election,
+        },
+    )
+    return manager.run()

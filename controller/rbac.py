@@ -1,0 +1,82 @@
+"""The Kubernetes rights the operator uses, and nothing more: the list the chart and the tests grant.
+
+Each rule names the code that needs it. The Helm chart renders the same rules (a test compares them), and the
+end-to-end tests run the operator under a ServiceAccount bound to exactly these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.api.resource import GROUP
+
+PolicyRule = dict[str, list[str]]
+
+# Rights on the watched namespaces (a ClusterRole, or a Role per namespace when the watch is restricted).
+WATCH_RULES: tuple[PolicyRule, ...] = (
+    # informers list and watch; the reconciler re-reads before a create and patches the finalizer
+    {
+        "apiGroups": [GROUP],
+        "resources": ["tuningjobs", "tunedmodels"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    # status is written with merge patches only
+    {"apiGroups": [GROUP], "resources": ["tuningjobs/status", "tunedmodels/status"], "verbs": ["patch"]},
+    # an ownerReference with blockOwnerDeletion on the published ConfigMap needs update on finalizers where
+    # the OwnerReferencesPermissionEnforcement admission plugin is on
+    {
+        "apiGroups": [GROUP],
+        "resources": ["tuningjobs/finalizers", "tunedmodels/finalizers"],
+        "verbs": ["update"],
+    },
+    # spec.publish ConfigMaps: created, read, corrected; watched (by label) to undo edits. TunedModel training
+    # data is read from ConfigMaps with get.
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "patch"]},
+    # spec.apiKeySecretRef: read one named Secret when a TunedModel references it, never listed or watched
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    # the event recorder creates events and updates the count of repeated ones
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+)
+
+# Rights in the operator's own namespace for leader election.
+LEADER_ELECTION_RULES: tuple[PolicyRule, ...] = (
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+)
+
+
+def cluster_role(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [dict(r) for r in WATCH_RULES],
+    }
+
+
+def cluster_role_binding(name: str, service_account: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+    }
+
+
+def leader_election_role(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": name, "namespace": namespace},
+        "rules": [dict(r) for r in LEADER_ELECTION_RULES],
+    }
+
+
+def role_binding(name: str, namespace: str, service_account: str, sa_namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": sa_namespace}],
+    }

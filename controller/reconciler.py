@@ -1,0 +1,463 @@
+"""The generic managed-resource reconciler: finalizer, observe, create/update, status, delete by policy.
+
+`reconcile(kind, key)` is a function of the current state only (the cached object and what the backend
+observes remotely); it never depends on which event woke it, and every step is safe to repeat.
+
+Create exactly once. A Vertex tuning job has a server-chosen ID, so a crash between the create call and the
+status write could otherwise cost a second paid job. The protocol:
+  1. Re-read the object from the API server (not the cache, which may lag behind our own last write).
+  2. Record the intent, `status.createRequestedTime`, with a resourceVersion precondition: if anything wrote
+     the object since step 1, the patch fails and nothing is created.
+  3. Call create. The backend labels the remote object with the resource's UID (or uses a deterministic ID).
+  4. Write the result to status.
+After a restart, a resource whose status has the intent but no remote name is looked up by that label first;
+only if nothing is found, and the intent is older than `create_grace_seconds` (so a create whose answer was
+lost has had time to appear in a list), is create called again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.api.base import format_timestamp
+from controller.api.conditions import Condition, ConditionType, Reason, set_condition
+from controller.external import ExternalClient, JsonObject, Observation, Phase, SpecError
+from controller.google.errors import (
+    FailedPreconditionError,
+    GoogleAPIError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
+from controller.runtime.events import EventRecorder
+from controller.runtime.kubeapi import ApiError, KubeApi, ResourceRef
+from controller.runtime.manager import Result
+from controller.runtime.metrics import Metrics
+from controller.runtime.store import Store
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "tuning.vertexops.dev/finalizer"
+
+# Google errors that no retry can fix: the user (or an admin) has to change something.
+_STALLING_ERRORS: tuple[tuple[type[GoogleAPIError], Reason], ...] = (
+    (PermissionDeniedError, Reason.PERMISSION_DENIED),
+    (UnauthenticatedError, Reason.PERMISSION_DENIED),
+    (InvalidArgumentError, Reason.INVALID_SPEC),
+    (FailedPreconditionError, Reason.INVALID_SPEC),
+    (NotFoundError, Reason.NOT_FOUND),
+)
+
+# Events for a phase reached, by reason; Warning for the ones a user must look at.
+_PHASE_EVENTS: dict[Phase, str] = {
+    Phase.PENDING: "Normal",
+    Phase.RUNNING: "Normal",
+    Phase.SUCCEEDED: "Normal",
+    Phase.CANCELLING: "Normal",
+    Phase.CANCELLED: "Warning",
+    Phase.FAILED: "Warning",
+    Phase.UNKNOWN: "Warning",
+}
+
+
+@dataclass(frozen=True)
+class ReconcilerSettings:
+    create_grace_seconds: float = 30.0
+    stalled_retry_seconds: float = 300.0
+    delete_poll_seconds: float = 5.0
+
+
+class Requeue(Exception):
+    """Ask the manager to retry with its per-key backoff, after the status already says why."""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kind: str,
+        resource: ResourceRef,
+        backend: ExternalClient,
+        *,
+        api: KubeApi,
+        store: Store,
+        events: EventRecorder,
+        metrics: Metrics,
+        settings: ReconcilerSettings | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.kind = kind
+        self.resource = resource
+        self.backend = backend
+        self.api = api
+        self.store = store
+        self.events = events
+        self.metrics = metrics
+        self.settings = settings or ReconcilerSettings()
+        self.now = now
+
+    # -- entry point ---------------------------------------------------------------------------------------
+
+    def __call__(self, kind: str, key: str) -> Result:
+        obj = self.store.get(key)
+        if obj is None:
+            return Result()
+        if obj["metadata"].get("deletionTimestamp"):
+            return self._finalize(obj)
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            obj = self._add_finalizer(obj)
+        return self._sync(obj)
+
+    # -- normal path ---------------------------------------------------------------------------------------
+
+    def _sync(self, obj: JsonObject) -> Result:
+        status: JsonObject = dict(obj.get("status") or {})
+        try:
+            observation = self.backend.observe(obj)
+            if not observation.exists:
+                created = self._create(obj, status)
+                if created is None:
+                    return Result(requeue_after=self.settings.create_grace_seconds / 3)
+                observation = created
+            elif not observation.up_to_date:
+                observation = self.backend.update(obj, observation)
+                self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
+            extra = self._after_ready(obj, status, observation)
+        except SpecError as err:
+            self._write_status(obj, status, self._stalled(obj, status, err.reason, err.message, synced=True))
+            return Result(requeue_after=err.retry_after)
+        except GoogleAPIError as err:
+            return self._google_error(obj, status, err)
+        new_status = self._status_from(obj, status, observation, extra)
+        self._report_transition(obj, status, observation)
+        self._write_status(obj, status, new_status)
+        self._export_metrics(obj, new_status)
+        return Result(requeue_after=observation.poll_after)
+
+    def _create(self, obj: JsonObject, status: JsonObject) -> Observation | None:
+        """Run the create-exactly-once protocol; None when it is too early to create again."""
+        fresh = self._get_fresh(obj)
+        fresh_status = fresh.get("status") or {}
+        if fresh_status.get("name"):
+            # The cache was behind: a previous reconcile already created and recorded the job.
+            return self.backend.observe(fresh)
+        requested = fresh_status.get("createRequestedTime")
+        if requested:
+            elapsed = (self.now() - _parse_time(requested)).total_seconds()
+            if elapsed < self.settings.create_grace_seconds:
+                log.info(
+                    "create intent recorded %.0fs ago and nothing found yet: waiting before creating again",
+                    elapsed,
+                )
+                return None
+        intent = dict(fresh_status)
+        intent["createRequestedTime"] = format_timestamp(self.now())
+        intent["conditions"] = self._conditions(
+            fresh,
+            fresh_status,
+            ready=("False", Reason.CREATING, f"creating the {self.backend.noun}"),
+            reconciling=("True", Reason.CREATING, f"creating the {self.backend.noun}"),
+            stalled=("False", Reason.CREATING, ""),
+            synced=None,
+        )
+        # The precondition makes the intent write fail if anything changed since the fresh read.
+        self.api.merge_patch(
+            self._status_path(obj),
+            {
+                "metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
+                "status": _diff(fresh_status, intent),
+            },
+        )
+        observation = self.backend.create(fresh)
+        self.events.normal(
+            obj, "Created", f"created {self.backend.noun} {observation.status.get('name', '')}".strip()
+        )
+        return observation
+
+    def _after_ready(self, obj: JsonObject, status: JsonObject, observation: Observation) -> JsonObject:
+        """Once the model is usable: publish its names and run the test prompts (again when they change)."""
+        if not observation.ready:
+            return {}
+        extra: JsonObject = {}
+        self._publish(obj, observation)
+        prompts = [p.get("prompt") for p in (obj["spec"].get("testPrompts") or [])]
+        done = [r.get("prompt") for r in (status.get("testPromptResults") or [])]
+        if prompts != done:
+            results = self.backend.run_test_prompts(obj, observation) if prompts else []
+            extra["testPromptResults"] = results or None
+            failed = [r for r in results if r.get("error")]
+            if failed:
+                self.events.warning(
+                    obj,
+                    Reason.TEST_PROMPTS_FAILED,
+                    f"{len(failed)} of {len(results)} test prompts failed: {failed[0]['error']}",
+                )
+            elif results:
+                self.events.normal(obj, "TestPromptsAnswered", f"{len(results)} test prompts answered")
+        return extra
+
+    def _publish(self, obj: JsonObject, observation: Observation) -> None:
+        publish = obj["spec"].get("publish") or {}
+        name = publish.get("configMapName")
+        if not name or not observation.outputs:
+            return
+        meta = obj["metadata"]
+        namespace = meta["namespace"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": "vertexops"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": obj["apiVersion"],
+                        "kind": obj["kind"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "data": dict(observation.outputs),
+        }
+        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        try:
+            current = self.api.get(f"{path}/{name}")
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            self.api.create(path, body)
+            self.events.normal(obj, "Published", f"wrote the model and endpoint to ConfigMap {name}")
+            return
+        owners = current["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == meta["uid"] for o in owners):
+            raise SpecError(
+                Reason.PUBLISH_FAILED,
+                f"spec.publish.configMapName: ConfigMap {name} exists and is not owned by this {self.kind}; "
+                "choose another name or delete that ConfigMap",
+            )
+        if current.get("data") != observation.outputs:
+            self.api.merge_patch(f"{path}/{name}", {"data": dict(observation.outputs)})
+
+    # -- deletion ------------------------------------------------------------------------------------------
+
+    def _finalize(self, obj: JsonObject) -> Result:
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return Result()
+        status: JsonObject = dict(obj.get("status") or {})
+        if not self.backend.orphan_on_delete(obj):
+            try:
+                observation = self.backend.observe(obj)
+                if observation.exists and not self.backend.delete(obj, observation):
+                    new_status = self._status_from(obj, status, observation, {})
+                    new_status["conditions"] = self._conditions(
+                        obj,
+                        new_status,
+                        ready=("False", Reason.DELETING, f"deleting: waiting for the {self.backend.noun}"),
+                        reconciling=("True", Reason.DELETING, self._deleting_message(observation)),
+                        stalled=("False", Reason.DELETING, ""),
+                        synced=("True", Reason.RECONCILE_SUCCESS, ""),
+                    )
+                    self._report_transition(obj, status, observation)
+                    self._write_status(obj, status, new_status)
+                    return Result(requeue_after=self.settings.delete_poll_seconds)
+            except SpecError as err:
+                # Without credentials or a name the remote object cannot be touched; keep the finalizer
+                # so nothing is orphaned silently, and say so.
+                self._write_status(obj, status, self._stalled(obj, status, err.reason, err.message, True))
+                return Result(requeue_after=err.retry_after)
+            except NotFoundError:
+                pass  # already gone remotely
+            except GoogleAPIError as err:
+                return self._google_error(obj, status, err)
+        else:
+            self.events.normal(obj, "Orphaned", f"left the {self.backend.noun} in place (deletionPolicy)")
+        self._remove_finalizer(obj)
+        self.backend.forget(obj)
+        self.metrics.forget_resource(self.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        return Result()
+
+    def _deleting_message(self, observation: Observation) -> str:
+        state = observation.status.get("state") or observation.phase.value
+        return f"deleting: waiting for the {self.backend.noun} to stop (now {state})"
+
+    def _add_finalizer(self, obj: JsonObject) -> JsonObject:
+        finalizers = [*(obj["metadata"].get("finalizers") or []), FINALIZER]
+        return self.api.merge_patch(
+            self._object_path(obj),
+            {"metadata": {"finalizers": finalizers, "resourceVersion": obj["metadata"]["resourceVersion"]}},
+        )
+
+    def _remove_finalizer(self, obj: JsonObject) -> None:
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+        try:
+            self.api.merge_patch(
+                self._object_path(obj),
+                {
+                    "metadata": {
+                        "finalizers": finalizers or None,
+                        "resourceVersion": obj["metadata"]["resourceVersion"],
+                    }
+                },
+            )
+        except ApiError as err:
+            if not err.not_found:
+                raise
+
+    # -- errors --------------------------------------------------------------------------------------------
+
+    def _google_error(self, obj: JsonObject, status: JsonObject, err: GoogleAPIError) -> Result:
+        for error_type, reason in _STALLING_ERRORS:
+            if isinstance(err, error_type):
+                self.events.warning(obj, reason, err.message)
+                new_status = self._stalled(obj, status, reason, err.message, synced=False)
+                self._write_status(obj, status, new_status)
+                return Result(requeue_after=self.settings.stalled_retry_seconds)
+        # Transient: rate limits, 5xx, an unreachable API. The job itself is not failed; say so in Synced
+        # only, and let the manager retry with its growing per-key backoff (or the server's hint).
+        self.events.warning(obj, Reason.API_ERROR, err.message)
+        new_status = dict(status)
+        new_status["conditions"] = self._conditions(
+            obj, status, synced=("False", Reason.API_ERROR, _transient_message(err))
+        )
+        self._write_status(obj, status, new_status)
+        if err.retry_after:
+            return Result(requeue_after=err.retry_after)
+        raise Requeue(err.message) from err
+
+    def _stalled(
+        self, obj: JsonObject, status: JsonObject, reason: Reason, message: str, synced: bool
+    ) -> JsonObject:
+        new_status = dict(status)
+        new_status["observedGeneration"] = obj["metadata"].get("generation")
+        new_status["conditions"] = self._conditions(
+            obj,
+            status,
+            ready=("False", reason, message),
+            reconciling=("False", reason, ""),
+            stalled=("True", reason, message),
+            synced=("True", Reason.RECONCILE_SUCCESS, "") if synced else ("False", reason, message),
+        )
+        return new_status
+
+    # -- status --------------------------------------------------------------------------------------------
+
+    def _status_from(
+        self, obj: JsonObject, status: JsonObject, observation: Observation, extra: JsonObject
+    ) -> JsonObject:
+        new_status = dict(status)
+        for key, value in {**observation.status, **extra}.items():
+            if value is None:
+                new_status.pop(key, None)
+            else:
+                new_status[key] = value
+        new_status["observedGeneration"] = obj["metadata"].get("generation")
+        phase, reason, message = observation.phase, observation.reason, observation.message
+        failed = phase in (Phase.FAILED, Phase.CANCELLED)
+        ready = ("True" if observation.ready else "False", reason, message)
+        reconciling = ("False", reason, "") if phase.terminal else ("True", reason, message)
+        stalled = ("True", reason, message) if failed else ("False", reason, "")
+        new_status["conditions"] = self._conditions(
+            obj,
+            new_status,
+            ready=ready,
+            reconciling=reconciling,
+            stalled=stalled,
+            synced=("True", Reason.RECONCILE_SUCCESS, ""),
+        )
+        return new_status
+
+    def _conditions(
+        self,
+        obj: JsonObject,
+        status: JsonObject,
+        *,
+        ready: tuple[str, Reason, str] | None = None,
+        reconciling: tuple[str, Reason, str] | None = None,
+        stalled: tuple[str, Reason, str] | None = None,
+        synced: tuple[str, Reason, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        conditions = [Condition.model_validate(c) for c in status.get("conditions") or []]
+        generation = obj["metadata"].get("generation")
+        now = self.now().replace(microsecond=0)
+        for type_, value in (
+            (ConditionType.READY, ready),
+            (ConditionType.RECONCILING, reconciling),
+            (ConditionType.STALLED, stalled),
+            (ConditionType.SYNCED, synced),
+        ):
+            if value is not None:
+                condition_status, reason, message = value
+                conditions = set_condition(
+                    conditions,
+                    type_,
+                    condition_status,  # type: ignore[arg-type]
+                    reason,
+                    message,
+                    generation,
+                    now,
+                )
+        return [c.to_k8s() for c in conditions]
+
+    def _write_status(self, obj: JsonObject, old: JsonObject, new: JsonObject) -> None:
+        patch = _diff(old, new)
+        if not patch:
+            return
+        try:
+            self.api.merge_patch(self._status_path(obj), {"status": patch})
+        except ApiError as err:
+            if err.not_found:
+                return  # deleted meanwhile
+            raise
+
+    def _report_transition(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
+        old_state = status.get("state")
+        new_state = observation.status.get("state")
+        if not new_state or new_state == old_state:
+            return
+        event_type = _PHASE_EVENTS.get(observation.phase, "Normal")
+        text = observation.message or f"{self.backend.noun} is {new_state}"
+        self.events.record(obj, event_type, observation.reason, text)  # type: ignore[arg-type]
+
+    def _export_metrics(self, obj: JsonObject, status: JsonObject) -> None:
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if status.get("state"):
+            self.metrics.set_job_state(self.kind, namespace, name, status["state"])
+        latest = status.get("latestMetrics") or {}
+        if "trainTotalLoss" in latest or "evalTotalLoss" in latest:
+            self.metrics.set_losses(
+                self.kind, namespace, name, latest.get("trainTotalLoss"), latest.get("evalTotalLoss")
+            )
+
+    # -- paths ---------------------------------------------------------------------------------------------
+
+    def _object_path(self, obj: JsonObject) -> str:
+        return self.resource.object_path(obj["metadata"]["name"], obj["metadata"]["namespace"])
+
+    def _status_path(self, obj: JsonObject) -> str:
+        return self._object_path(obj) + "/status"
+
+    def _get_fresh(self, obj: JsonObject) -> JsonObject:
+        return self.api.get(self._object_path(obj))
+
+
+def _diff(old: JsonObject, new: JsonObject) -> JsonObject:
+    """A JSON merge patch turning `old` into `new` at the top level of status (removed keys become null)."""
+    patch: JsonObject = {key: value for key, value in new.items() if old.get(key) != value}
+    patch.update({key: None for key in old if key not in new})
+    return patch
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _transient_message(err: GoogleAPIError) -> str:
+    return f"{err.message} (transient; the operator keeps retrying and the job itself is unaffected)"
