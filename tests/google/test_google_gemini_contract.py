@@ -93,9 +93,8 @@ def test_patch_with_an_unknown_mask_field(gemini: GeminiClient, emu: Emulator, c
         gemini.patch_tuned_model("mask-check", {"baseModel": "x"}, update_mask=["baseModel"])
     assert calls.statuses("tunedModels.patch") == []
     # The server refuses it too, with the real 400 shape.
-    from conftest import TOKEN
-
     import httpx
+    from conftest import TOKEN
 
     response = httpx.patch(
         f"{emu.url}/v1beta/tunedModels/mask-check",
