@@ -48,6 +48,7 @@ def crd_manifest(info: ResourceInfo, spec: type[BaseModel], status: type[BaseMod
                 "description": "Versioned schema of this representation of an object.",
             },
             "kind": {"type": "string", "description": "REST resource this object represents."},
+            # The API server allows nothing more here: metadata's schema is its own.
             "metadata": {"type": "object"},
             "spec": structural_schema(spec, info.kind),
             "status": structural_schema(status, info.kind),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -166,7 +166,7 @@ class TunedModelSpec(ApiModel):
         default=None, ge=0, le=1, description="Default nucleus-sampling probability, 0 to 1."
     )
     top_k: int | None = Field(default=None, ge=1, description="Default top-k sampling (at least 1).")
-    reader_project_numbers: list[int] | None = Field(
+    reader_project_numbers: list[Annotated[int, Field(ge=1)]] | None = Field(
         default=None,
         max_length=100,
         json_schema_extra={"x-kubernetes-list-type": "set"},

@@ -1,0 +1,210 @@
+"""Objects written through the API server parse into the models and serialize back unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s
+from pydantic import BaseModel
+
+from controller.api import (
+    GROUP,
+    VERSION,
+    Condition,
+    GoogleError,
+    TestPromptResult,
+    TunedModel,
+    TunedModelStatus,
+    TuningJob,
+    TuningJobStatus,
+)
+from controller.api.tunedmodel import TuningSnapshot
+from controller.api.tuningjob import Checkpoint, TrainingMetrics, TuningDataStats, TuningOutput
+from controller.crdgen import install_crds
+from controller.testenv.controlplane import ControlPlane
+
+from .cases import tuned_model, tuning_job
+
+T0 = datetime(2026, 8, 1, 10, 0, 0, tzinfo=UTC)
+T1 = datetime(2026, 8, 1, 10, 5, 30, 250000, tzinfo=UTC)
+
+
+def _conditions() -> list[Condition]:
+    return [
+        Condition(type=t, status=s, reason=r, message=m, observed_generation=1, last_transition_time=T0)
+        for t, s, r, m in (
+            ("Ready", "True", "JobSucceeded", "The tuned model is ready."),
+            ("Reconciling", "False", "JobSucceeded", ""),
+            ("Stalled", "False", "JobSucceeded", ""),
+            ("Synced", "True", "ReconcileSuccess", ""),
+        )
+    ]
+
+
+def _prompt_results() -> list[TestPromptResult]:
+    return [
+        TestPromptResult(prompt="Hello", response_text="Hi!", finish_reason="STOP", time=T1),
+        TestPromptResult(prompt="Again", error="quota exceeded (429)", time=T1),
+    ]
+
+
+def full_tuning_job_status() -> TuningJobStatus:
+    job = "projects/123/locations/us-central1/tuningJobs/4982013113894174720"
+    return TuningJobStatus(
+        observed_generation=1,
+        conditions=_conditions(),
+        state="JOB_STATE_SUCCEEDED",
+        name=job,
+        console_url="https://console.cloud.google.com/vertex-ai/generative/language/locations/us-central1/"
+        "tuning/tuningJob/4982013113894174720?project=123",
+        create_requested_time=T0,
+        create_time=T0,
+        start_time=T1,
+        end_time=T1,
+        update_time=T1,
+        error=GoogleError(code=1, message="CANCELLED"),
+        tuned_model=TuningOutput(
+            model="projects/123/locations/us-central1/models/777@1",
+            endpoint="projects/123/locations/us-central1/endpoints/888",
+            checkpoints=[
+                Checkpoint(checkpoint_id="1", epoch=1, step=10, endpoint="projects/123/x/endpoints/9")
+            ],
+        ),
+        experiment="projects/123/locations/us-central1/metadataStores/default/contexts/tuning-experiment-1",
+        tuning_data_stats=TuningDataStats(
+            tuning_dataset_example_count=500,
+            total_tuning_character_count=1_234_567,
+            total_billable_token_count=9_876_543_210,
+            tuning_step_count=125,
+        ),
+        latest_metrics=TrainingMetrics(
+            step=125,
+            train_total_loss=0.125,
+            eval_total_loss=0.25,
+            train_token_accuracy=0.875,
+            eval_token_accuracy=0.8125,
+            train_num_predictions=2048.0,
+            eval_num_predictions=512.0,
+            read_time=T1,
+        ),
+        progress="125/125",
+        test_prompt_results=_prompt_results(),
+    )
+
+
+def full_tuned_model_status() -> TunedModelStatus:
+    return TunedModelStatus(
+        observed_generation=1,
+        conditions=_conditions(),
+        name="tunedModels/rt-model",
+        state="ACTIVE",
+        operation="tunedModels/rt-model/operations/bvl8dymw0fhw",
+        create_requested_time=T0,
+        create_time=T0,
+        update_time=T1,
+        start_time=T0,
+        complete_time=T1,
+        completed_steps=38,
+        total_steps=38,
+        completed_percent=100.0,
+        snapshots=[TuningSnapshot(step=s, epoch=1, mean_loss=1.5 / s, compute_time=T1) for s in (36, 37, 38)],
+        error=GoogleError(code=3, message="example error"),
+        test_prompt_results=_prompt_results(),
+    )
+
+
+def _assert_every_field_set(models: list[BaseModel], path: str) -> None:
+    """Guard for this test: each field is set somewhere (in at least one item of a list), so a status field
+    added later must be added here too or the round trip would not cover it."""
+    for name in type(models[0]).model_fields:
+        values = [getattr(model, name) for model in models]
+        assert any(value is not None for value in values), f"{path}.{name} is not set in the round-trip data"
+        nested = [
+            item
+            for value in values
+            for item in (value if isinstance(value, list) else [value])
+            if isinstance(item, BaseModel)
+        ]
+        if nested:
+            _assert_every_field_set(nested, f"{path}.{name}")
+
+
+def _round_trip(
+    api_client: k8s.ApiClient,
+    namespace: str,
+    plural: str,
+    resource: TuningJob | TunedModel,
+    status: BaseModel,
+) -> tuple[dict[str, Any], TuningJob | TunedModel]:
+    custom = k8s.CustomObjectsApi(api_client)
+    name = resource.metadata.name
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, resource.to_k8s())
+    assert isinstance(status, TuningJobStatus | TunedModelStatus)
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status.to_k8s()}
+    )
+    stored: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    parsed = type(resource).model_validate(stored)
+    return stored, parsed
+
+
+def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:
+    job = TuningJob.model_validate(tuning_job("rt-job"))
+    status = full_tuning_job_status()
+    _assert_every_field_set([status], "status")
+    _assert_every_field_set([job.spec], "spec")
+
+    stored, parsed = _round_trip(api_client, namespace, "tuningjobs", job, status)
+
+    assert isinstance(parsed, TuningJob)
+    assert parsed.spec == job.spec
+    assert parsed.status == status
+    assert parsed.to_k8s()["spec"] == stored["spec"]
+    # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
+    assert parsed.to_k8s()["status"] == stored["status"]
+    assert parsed.metadata.uid == stored["metadata"]["uid"]
+    assert parsed.metadata.generation == 1
+
+
+def test_tuned_model_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:
+    model = TunedModel.model_validate(tuned_model("rt-model"))
+    model.spec.tuned_model_id = "rt-model"
+    status = full_tuned_model_status()
+    _assert_every_field_set([status], "status")
+
+    stored, parsed = _round_trip(api_client, namespace, "tunedmodels", model, status)
+
+    assert isinstance(parsed, TunedModel)
+    assert parsed.spec == model.spec
+    assert parsed.status == status
+    assert parsed.to_k8s()["spec"] == stored["spec"]
+    # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
+    assert parsed.to_k8s()["status"] == stored["status"]
+
+
+def test_spec_defaults_come_from_the_crd(
+    crds: ControlPlane, api_client: k8s.ApiClient, namespace: str
+) -> None:
+    manifest = tuning_job("defaults")
+    del manifest["spec"]["deletionPolicy"]
+    custom = k8s.CustomObjectsApi(api_client)
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", manifest)
+    assert created["spec"]["deletionPolicy"] == "Cancel"
+
+
+def test_status_is_a_subresource(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:
+    """A status sent with the main resource is dropped: only the operator's /status writes count."""
+    manifest = tuning_job("subresource")
+    manifest["status"] = {"state": "JOB_STATE_SUCCEEDED"}
+    custom = k8s.CustomObjectsApi(api_client)
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", manifest)
+    assert "status" not in created
+
+
+def test_install_crds_with_an_api_client_is_idempotent(crds: ControlPlane, api_client: k8s.ApiClient) -> None:
+    install_crds(api_client, timeout=60)
+    names = {
+        c.metadata.name for c in k8s.ApiextensionsV1Api(api_client).list_custom_resource_definition().items
+    }
+    assert {"tuningjobs.tuning.vertexops.dev", "tunedmodels.tuning.vertexops.dev"} <= names
