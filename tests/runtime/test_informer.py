@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client as k8s
 
 from controller.runtime.informer import EventType, Informer
-from controller.runtime.kubeapi import CONFIGMAPS, KubeApi, ResourceRef
+from controller.runtime.kubeapi import CONFIGMAPS, EVENTS, KubeApi, ResourceRef
 from controller.runtime.metrics import Metrics
 from controller.testenv.controlplane import ControlPlane
 
@@ -263,6 +263,71 @@ def test_410_gone_relists_and_delivers_the_deletions_missed_meanwhile(
     # The relisted informer watches on: a later change still arrives.
     kube.create(path, configmap(namespace, "after-relist"))
     eventually(lambda: informer.get(f"{namespace}/after-relist"), "a change after the relist")
+
+
+def core_event(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": "subject",
+            "namespace": namespace,
+        },
+        "reason": "Test",
+        "message": "an event used as a watched object",
+        "type": "Normal",
+    }
+
+
+def test_410_from_compacted_etcd_history_on_a_resource_without_watch_cache(
+    *,
+    control_plane: ControlPlane,
+    proxied_api_client: k8s.ApiClient,
+    proxy: TcpProxy,
+    kube: KubeApi,
+    namespace: str,
+    metrics: Metrics,
+    start_informer: Any,
+) -> None:
+    """Core Events are not held in the API server's watch cache, so their watches read etcd directly.
+
+    Compacting etcd past the informer's resourceVersion while it is cut off is then enough: the
+    reconnecting watch gets 410 Gone straight from etcd's compacted history, with no API server restart.
+    """
+    path = EVENTS.collection_path(namespace)
+    for name in ("keep", "doomed"):
+        kube.create(path, core_event(namespace, name))
+    recorder = Recorder()
+    informer = Informer(
+        KubeApi(proxied_api_client),
+        EVENTS,
+        [namespace],
+        observer=metrics,
+        backoff_base_seconds=0.05,
+        backoff_cap_seconds=0.5,
+    )
+    informer.add_handler(recorder)
+    start_informer(informer)
+
+    proxy.block()
+    kube.delete(EVENTS.object_path("doomed", namespace))
+    kube.create(path, core_event(namespace, "born-offline"))
+    control_plane.compact_etcd()
+    proxy.unblock()
+
+    eventually(
+        lambda: (
+            sample(metrics, "vertexops_informer_watch_restarts_total", resource="events", reason="gone") >= 1
+        ),
+        "410 Gone from the compacted history",
+    )
+    eventually(lambda: f"{namespace}/doomed" in recorder.of("DELETED"), "the missed deletion delivered")
+    assert sample(metrics, "vertexops_informer_relists_total", resource="events") == 2
+    assert f"{namespace}/born-offline" in recorder.of("ADDED")
+    assert cached_names(informer, namespace) == server_names(kube, EVENTS, namespace)
 
 
 def test_a_watch_ended_by_the_server_timeout_is_resumed_without_a_relist(
