@@ -164,7 +164,7 @@ class VertexMetrics:
         return {
             "name": job.experiment,
             "displayName": job.experiment_id,
-            "etag": str(phase.updated),
+            "etag": str(int(phase.updated)),
             "createTime": rfc3339(phase.start or job.created),
             "updateTime": rfc3339(phase.updated),
             "schemaTitle": "system.Experiment",
@@ -181,7 +181,7 @@ class VertexMetrics:
         return {
             "name": f"{job.experiment}-{RUN_ID}",
             "displayName": RUN_ID,
-            "etag": str(phase.updated),
+            "etag": str(int(phase.updated)),
             "createTime": rfc3339(phase.start or job.created),
             "updateTime": rfc3339(phase.updated),
             "parentContexts": [job.experiment],
@@ -220,7 +220,7 @@ class VertexMetrics:
                     "displayName": RUN_ID,
                     "createTime": rfc3339(phase.start or job.created),
                     "updateTime": rfc3339(phase.updated),
-                    "etag": str(phase.updated),
+                    "etag": str(int(phase.updated)),
                 }
             ]
         }
