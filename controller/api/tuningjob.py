@@ -140,9 +140,11 @@ class PublishSpec(ApiModel):
 
     config_map_name: ObjectName = Field(
         description=(
-            "Name of a ConfigMap in this namespace that the operator creates and keeps up to date once the "
-            "job succeeds, with the keys `model` (the tuned model's resource name) and `endpoint` (the "
-            "endpoint's resource name), for workloads to mount or read."
+            "Name of a ConfigMap in this namespace that the operator creates once the job succeeds, for "
+            "workloads to mount or read. Its keys: `tuningJob` (the job's resource name), `model` (the tuned "
+            "model's resource name) and `endpoint` (the endpoint's resource name, for generateContent). The "
+            "ConfigMap is owned by the TuningJob and deleted with it; an existing ConfigMap of that name "
+            "that the operator did not create is left untouched."
         ),
     )
 
