@@ -28,7 +28,14 @@ class HealthServer:
         metrics_content_type: str,
     ) -> None:
         handler = _handler_class(readiness, metrics, metrics_content_type)
-        self._server = ThreadingHTTPServer((bind_address, port), handler)
+        try:
+            self._server = ThreadingHTTPServer((bind_address, port), handler)
+        except OSError as err:
+            raise OSError(
+                err.errno,
+                f"bind_address/http_port: cannot serve /healthz, /readyz and /metrics on "
+                f"{bind_address}:{port}: {err.strerror or err}",
+            ) from err
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -106,7 +106,10 @@ class LeaderElector:
 
     def run(self) -> None:
         """Campaign until leading, lead until the Lease is lost or `stop()` is called, then return."""
-        log.info("leader election: campaigning", extra={"lease": f"{self.namespace}/{self.name}"})
+        log.info(
+            "leader election: campaigning",
+            extra={"lease": f"{self.namespace}/{self.name}", "identity": self.identity},
+        )
         while not self._stop.is_set():
             if self.try_acquire_or_renew():
                 break
@@ -114,7 +117,10 @@ class LeaderElector:
         if self._stop.is_set():
             return
         self._leading.set()
-        log.info("leader election: leading", extra={"lease": f"{self.namespace}/{self.name}"})
+        log.info(
+            "leader election: leading",
+            extra={"lease": f"{self.namespace}/{self.name}", "identity": self.identity},
+        )
         try:
             self.on_started_leading()
             self._renew_until_lost_or_stopped()

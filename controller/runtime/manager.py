@@ -19,6 +19,10 @@ Stop: on SIGTERM/SIGINT (or `shutdown()`), the queues stop handing out keys, in-
 `shutdown_timeout_seconds` to finish, then the Lease is released so another replica takes over at once, and
 `run()` returns 0. Losing the Lease is different: the manager stops taking keys immediately and `run()`
 returns 1, so the process exits and its restart rejoins the election cleanly, as controller-runtime does.
+
+RBAC the runtime itself needs: `list` and `watch` on every watched resource (in the watched namespaces, or
+cluster-wide when `namespaces` is empty); `get`, `create` and `update` on `leases` (coordination.k8s.io) in
+`lease_namespace` when leader election is on; `create` and `patch` on core `events`.
 """
 
 from __future__ import annotations
@@ -328,6 +332,10 @@ class Manager:
         outcome: ReconcileResult
         try:
             result = controller.reconcile(controller.kind, key) or Result()
+            if not isinstance(result, Result):
+                raise TypeError(
+                    f"reconcile({controller.kind}): returned {type(result).__name__}, expected Result or None"
+                )
         except Exception:
             log.exception("reconcile failed; will retry", extra={"retries": queue.num_requeues(key)})
             queue.add_rate_limited(key)

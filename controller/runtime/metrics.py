@@ -157,6 +157,17 @@ METRICS: tuple[MetricDefinition, ...] = (
 )
 
 _BY_NAME = {definition.name: definition for definition in METRICS}
+
+
+def catalogue_markdown() -> str:
+    """The metric catalogue as a Markdown table, for the user docs and dashboard generation."""
+    lines = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for d in METRICS:
+        labels = ", ".join(f"`{label}`" for label in d.labels) or "none"
+        lines.append(f"| `{d.name}` | {d.type} | {labels} | {d.help} |")
+    return "\n".join(lines) + "\n"
+
+
 ReconcileResult = Literal["success", "error", "requeue"]
 ResourceId = tuple[str, str, str]  # kind, namespace, name
 

@@ -24,6 +24,7 @@ from controller.runtime.mapping import map_by_reference, map_to_owner
 from controller.testenv.controlplane import ControlPlane
 
 from .helpers import TIMEOUT, eventually, widget
+from .tcpproxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -287,6 +288,49 @@ def test_a_follower_is_ready_and_reconciles_only_once_it_leads(
         lambda: f"{namespace}/shared" in second_calls.reconciled(), "the follower reconciles after hand-over"
     )
     assert second.leading
+
+
+def test_losing_the_lease_stops_reconciling_at_once_and_run_returns_1(
+    *,
+    proxied_api_client: k8s.ApiClient,
+    proxy: TcpProxy,
+    kube: KubeApi,
+    namespace: str,
+) -> None:
+    kube.create(CONFIGMAPS.collection_path(namespace), configmap(namespace, "first"))
+    calls = Calls()
+    lost = threading.Event()
+
+    def reconcile(kind: str, key: str) -> Result:
+        calls.add(kind, key)
+        return Result()
+
+    manager = Manager(proxied_api_client, runtime_config(namespace), on_lost_leadership=lost.set)
+    queue = manager.add_controller("ConfigMap", CONFIGMAPS, reconcile)
+    exit_codes: list[int] = []
+    runner = threading.Thread(target=lambda: exit_codes.append(manager.run()))
+    runner.start()
+    try:
+        eventually(lambda: f"{namespace}/first" in calls.reconciled(), "the leader reconciles")
+        proxy.block()  # renewals fail from now on
+        assert lost.wait(TIMEOUT), "the lost lease is reported"
+        assert queue.shutting_down  # no key is handed out any more
+        runner.join(TIMEOUT)
+        assert exit_codes == [1]
+        assert not manager.leading
+        assert manager.metrics.registry.get_sample_value("vertexops_leader_election_leading") == 0
+    finally:
+        manager.request_stop()
+        runner.join(TIMEOUT)
+
+
+def test_a_port_in_use_is_reported_with_the_setting_to_change(
+    api_client: k8s.ApiClient, namespace: str, managers: list[Manager]
+) -> None:
+    first = start(managers, Manager(api_client, runtime_config(namespace, leader_election=False)))
+    second = Manager(api_client, runtime_config(namespace, leader_election=False, http_port=first.http_port))
+    with pytest.raises(OSError, match="http_port"):
+        second.start()
 
 
 def test_sigterm_finishes_the_in_flight_reconcile_releases_the_lease_and_exits_0(

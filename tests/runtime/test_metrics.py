@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from controller.runtime.metrics import METRICS, Metrics
+from controller.runtime.metrics import METRICS, Metrics, catalogue_markdown
 from controller.runtime.workqueue import WorkQueue
 
 
@@ -105,3 +105,10 @@ def test_two_metrics_objects_do_not_share_values() -> None:
     assert value(second, "vertexops_reconcile_total", kind="Widget", result="success") is None
     assert value(first, "vertexops_leader_election_leading") == 1
     assert value(second, "vertexops_leader_election_leading") == 0
+
+
+def test_the_markdown_catalogue_lists_every_metric_once() -> None:
+    table = catalogue_markdown()
+    for definition in METRICS:
+        assert table.count(f"| `{definition.name}` |") == 1
+    assert len(table.strip().splitlines()) == len(METRICS) + 2
