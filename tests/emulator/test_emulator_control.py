@@ -135,14 +135,11 @@ def test_unknown_paths_answer_in_the_error_shape(http: httpx.Client) -> None:
 
 def test_the_command_line_prints_its_url_and_serves() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    fault = '{"kind": "status", "method": "tunedModels.list", "status": 503, "times": 1}'
+    flags = ["--port", "0", "--no-auth", "--time-scale", "60", "--total-steps", "3", "--fault", fault]
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", "--no-auth", "--time-scale", "60", "--total-steps", "3",
-         "--fault", '{"kind": "status", "method": "tunedModels.list", "status": 503, "times": 1}'],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "emulator", *flags], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
