@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PARENT, job_body
+from emulator_helpers import PARENT, job_body
 
 from emulator import Emulator
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PARENT, job_body, model_body
+from emulator_helpers import PARENT, job_body, model_body
 
 from emulator import Emulator, EmulatorConfig
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LOCATION, PARENT, PROJECT, job_body, model_body
+from emulator_helpers import LOCATION, PARENT, PROJECT, job_body, model_body
 
 from emulator import Emulator
 

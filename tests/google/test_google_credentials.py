@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LOCATION, PROJECT, TOKEN, job_body, model_body
 from google.auth import credentials as ga_credentials
 from google.auth import exceptions as ga_exceptions
+from google_helpers import LOCATION, PROJECT, TOKEN, job_body, model_body
 
 from controller.google import (
     ApiKeyAuth,

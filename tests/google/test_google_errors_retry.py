@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import FAST_RETRY, LOCATION, PROJECT, TOKEN, Calls, job_body, model_body
+from google_helpers import FAST_RETRY, LOCATION, PROJECT, TOKEN, Calls, job_body, model_body
 
 from controller.google import (
     AlreadyExistsError,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Calls, model_body
+from google_helpers import Calls, model_body
 
 from controller.google import AlreadyExistsError, GeminiClient, InvalidArgumentError, NotFoundError
 from controller.google.errors import FailedPreconditionError
@@ -94,7 +94,7 @@ def test_patch_with_an_unknown_mask_field(gemini: GeminiClient, emu: Emulator, c
     assert calls.statuses("tunedModels.patch") == []
     # The server refuses it too, with the real 400 shape.
     import httpx
-    from conftest import TOKEN
+    from google_helpers import TOKEN
 
     response = httpx.patch(
         f"{emu.url}/v1beta/tunedModels/mask-check",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LOCATION, PROJECT, Calls, job_body
+from google_helpers import LOCATION, PROJECT, Calls, job_body
 
 from controller.google import FailedPreconditionError, InvalidArgumentError, NotFoundError, VertexClient
 from controller.google.models_vertex import TRAIN_TOTAL_LOSS, TuningJobCreate
@@ -239,7 +239,7 @@ def test_metrics_without_validation_have_no_eval_series(vertex: VertexClient, em
 
 
 def test_v1beta1_paths_are_served(emu: Emulator) -> None:
-    from conftest import FAST_RETRY, TOKEN
+    from google_helpers import FAST_RETRY, TOKEN
 
     from controller.google import StaticTokenAuth
 
