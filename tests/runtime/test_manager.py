@@ -367,3 +367,63 @@ def test_sigterm_finishes_the_in_flight_reconcile_releases_the_lease_and_exits_0
         reader.join(TIMEOUT)
     assert lines == [f"start {namespace}/work", f"end {namespace}/work"]
     assert lease_holder(kube, namespace, "sigterm-test") is None
+
+
+def test_the_documented_rbac_is_enough(
+    control_plane: ControlPlane,
+    api_client: k8s.ApiClient,
+    kube: KubeApi,
+    namespace: str,
+    managers: list[Manager],
+) -> None:
+    """Run as a ServiceAccount holding exactly the rules the manager's docstring lists, and nothing more."""
+    rbac = k8s.RbacAuthorizationV1Api(api_client)
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "runtime"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]},
+                {
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "update"],
+                },
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "runtime"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runtime"},
+            "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": namespace}],
+        },
+    )
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, "operator")
+    kube.create(CONFIGMAPS.collection_path(namespace), configmap(namespace, "watched"))
+    calls = Calls()
+    holder: list[Manager] = []
+
+    def reconcile(kind: str, key: str) -> Result:
+        calls.add(kind, key)
+        obj = holder[0].store(kind).get(key)
+        assert obj is not None
+        holder[0].events.normal(obj, "Reconciled", "Seen by the operator.")
+        holder[0].events.normal(obj, "Reconciled", "Seen by the operator.")
+        return Result()
+
+    with control_plane.api_client(kubeconfig) as restricted:
+        manager = Manager(restricted, runtime_config(namespace))
+        holder.append(manager)
+        manager.add_controller("ConfigMap", CONFIGMAPS, reconcile)
+        start(managers, manager)
+        eventually(lambda: f"{namespace}/watched" in calls.reconciled(), "reconcile as the ServiceAccount")
+        events = kube.get(
+            f"/api/v1/namespaces/{namespace}/events", [("fieldSelector", "involvedObject.name=watched")]
+        )["items"]
+        assert [(e["reason"], e["count"]) for e in events] == [("Reconciled", 2)]
+        assert lease_holder(kube, namespace, "manager-test") is not None
+        assert manager.shutdown()
+    assert lease_holder(kube, namespace, "manager-test") is None
