@@ -18,6 +18,7 @@ lost has had time to appear in a list), is create called again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,11 +100,15 @@ class Reconciler:
         self.metrics = metrics
         self.settings = settings or ReconcilerSettings()
         self.now = now
+        # key -> (resourceVersion our last status write was based on, the object the server returned). The
+        # cache only moves forward, so while it still holds exactly that version it has not seen our write.
+        self._written: dict[str, tuple[str, JsonObject]] = {}
+        self._written_lock = threading.Lock()
 
     # -- entry point ---------------------------------------------------------------------------------------
 
     def __call__(self, kind: str, key: str) -> Result:
-        obj = self.store.get(key)
+        obj = self._latest(key)
         if obj is None:
             return Result()
         if obj["metadata"].get("deletionTimestamp"):
@@ -411,11 +416,30 @@ class Reconciler:
         if not patch:
             return
         try:
-            self.api.merge_patch(self._status_path(obj), {"status": patch})
+            written = self.api.merge_patch(self._status_path(obj), {"status": patch})
         except ApiError as err:
             if err.not_found:
                 return  # deleted meanwhile
             raise
+        with self._written_lock:
+            self._written[_key(obj)] = (obj["metadata"]["resourceVersion"], written)
+
+    def _latest(self, key: str) -> JsonObject | None:
+        """The cached object, or what our last status write returned if the cache has not caught up yet.
+
+        A key re-queued while it was being reconciled runs again at once, possibly before the watch has
+        delivered our own last write; acting on the older status would repeat work (test prompts, events).
+        """
+        obj = self.store.get(key)
+        with self._written_lock:
+            record = self._written.pop(key, None)
+            if obj is None or record is None:
+                return obj
+            based_on, written = record
+            if obj["metadata"].get("resourceVersion") == based_on:
+                self._written[key] = record
+                return written
+        return obj
 
     def _report_transition(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
         old_state = status.get("state")
@@ -446,6 +470,10 @@ class Reconciler:
 
     def _get_fresh(self, obj: JsonObject) -> JsonObject:
         return self.api.get(self._object_path(obj))
+
+
+def _key(obj: JsonObject) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 def _diff(old: JsonObject, new: JsonObject) -> JsonObject:

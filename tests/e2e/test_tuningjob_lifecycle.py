@@ -161,6 +161,7 @@ def test_operator_killed_after_the_create_call_creates_no_second_job(
 
 
 def _running(emulator: Emulator, resources: Resources, name: str) -> dict[str, object]:
+    resources.wait_for(name, lambda o: bool((o.get("status") or {}).get("name")), what="job created")
     emulator.advance(61)  # past the pending phase; at time scale 1 the job then runs for minutes
     return resources.wait_for(
         name, lambda o: (o.get("status") or {}).get("state") == "JOB_STATE_RUNNING", what="RUNNING"
@@ -232,10 +233,12 @@ def test_fifty_running_jobs_are_followed_with_list_calls_not_gets(
     start_operator: OperatorFactory,
 ) -> None:
     emulator.set_time_scale(1)
-    start_operator("--metrics-interval-seconds=3600")
+    operator = start_operator("--metrics-interval-seconds=3600")
     names = [f"batch-{i:02d}" for i in range(50)]
     for name in names:
         resources.create(tuning_job(name))
+    for name in names:
+        resources.wait_for(name, lambda o: bool((o.get("status") or {}).get("name")), what="job created")
     emulator.advance(61)
     for name in names:
         resources.wait_for(
@@ -243,20 +246,16 @@ def test_fifty_running_jobs_are_followed_with_list_calls_not_gets(
         )
 
     emulator.clear_requests()
-    # Wait until every job has been refreshed at least twice more: the newest updateTime in status moves
-    # with each observed step, so poll until each resource's status has changed twice.
-    seen: dict[str, set[str]] = {name: set() for name in names}
+    # Every running job is reconciled about once a second; let each be refreshed three more times.
+    start = _reconciles(operator)
     deadline = time.monotonic() + 60
-    while any(len(v) < 3 for v in seen.values()):
-        assert time.monotonic() < deadline, {k: len(v) for k, v in seen.items()}
-        for name in names:
-            obj = resources.get(name) or {}
-            seen[name].add(str((obj.get("status") or {}).get("updateTime")))
-        time.sleep(0.3)
+    while _reconciles(operator) < start + 3 * len(names):
+        assert time.monotonic() < deadline, f"only {_reconciles(operator) - start} reconciles"
+        time.sleep(0.2)
 
     lists, gets = emulator.count("tuningJobs.list"), emulator.count("tuningJobs.get")
     assert gets == 0, f"{gets} per-job gets: jobs should be refreshed from the location's list"
-    assert 0 < lists < len(names), f"{lists} list calls for {len(names)} jobs refreshed twice each"
+    assert 0 < lists < len(names), f"{lists} list calls for {len(names)} jobs refreshed three times each"
 
 
 def test_only_the_leader_reconciles_and_the_other_replica_takes_over(
