@@ -227,6 +227,13 @@ class _Reflector:
                 self.failures += 1
                 reason = "error"
                 self._log_failure(err)
+            except Exception:
+                # A bug (in a transform, say) must not end the thread and freeze the cache: log it, and
+                # relist after the backoff, since the cache may have missed the event that failed.
+                log.exception("informer loop failed", extra={"resource": self._label})
+                self.failures += 1
+                reason = "error"
+                need_list = True
             if informer.is_stopped():
                 break
             if reason == "gone":

@@ -260,6 +260,19 @@ class Manager:
             self.metrics.content_type,
         )
         self._http.start()
+        if self.config.leader_election:
+            # Built here rather than once synced, so a shutdown arriving at any moment finds it to stop.
+            cfg = self.config
+            self._elector = LeaderElector(
+                self.api,
+                cfg.lease_namespace,
+                cfg.lease_name,
+                lease_duration_seconds=cfg.lease_duration_seconds,
+                renew_deadline_seconds=cfg.renew_deadline_seconds,
+                retry_period_seconds=cfg.retry_period_seconds,
+                on_started_leading=self._start_workers,
+                on_stopped_leading=self._stopped_leading,
+            )
         for informer in self._informers.values():
             informer.start()
         self._starter = threading.Thread(target=self._start_when_synced, name="manager-start", daemon=True)
@@ -270,22 +283,10 @@ class Manager:
             if self._stopping.wait(0.1):
                 return
         log.info("caches synced", extra={"informers": len(self._informers)})
-        if not self.config.leader_election:
+        if self._elector is None:
             self._start_workers()
-            return
-        cfg = self.config
-        self._elector = LeaderElector(
-            self.api,
-            cfg.lease_namespace,
-            cfg.lease_name,
-            lease_duration_seconds=cfg.lease_duration_seconds,
-            renew_deadline_seconds=cfg.renew_deadline_seconds,
-            retry_period_seconds=cfg.retry_period_seconds,
-            on_started_leading=self._start_workers,
-            on_stopped_leading=self._stopped_leading,
-        )
-        if not self._stopping.is_set():
-            self._elector.run()
+        else:
+            self._elector.run()  # returns at once if shutdown() already stopped it
 
     def _start_workers(self) -> None:
         with self._lock:
@@ -354,7 +355,10 @@ class Manager:
         self.metrics.observe_reconcile(controller.kind, outcome, time.monotonic() - started)
 
     def request_stop(self) -> None:
-        """Ask `run()` to shut down; safe from a signal handler or any thread."""
+        """Ask `run()` to shut down; safe from a signal handler or any thread.
+
+        Without `run()` (a caller that used `start()`), this only records the request: call `shutdown()`.
+        """
         self._stop_requested.set()
 
     def run(self) -> int:
@@ -407,7 +411,7 @@ class Manager:
         if self._elector is not None:
             self._elector.stop(release=True)
         if self._starter is not None:
-            self._starter.join(5.0)
+            self._starter.join(self.config.renew_deadline_seconds + 5.0)  # lets the release finish
         for informer in self._informers.values():
             informer.stop()
         if self._http is not None:
