@@ -73,10 +73,6 @@ class ReconcilerSettings:
     delete_poll_seconds: float = 5.0
 
 
-class Requeue(Exception):
-    """Ask the manager to retry with its per-key backoff, after the status already says why."""
-
-
 class Reconciler:
     def __init__(
         self,
@@ -333,9 +329,10 @@ class Reconciler:
             obj, status, synced=("False", Reason.API_ERROR, _transient_message(err))
         )
         self._write_status(obj, status, new_status)
+        log.warning("transient Google API error; retrying with backoff: %s", err.message)
         if err.retry_after:
             return Result(requeue_after=err.retry_after)
-        raise Requeue(err.message) from err
+        return Result(requeue_after=0)  # the manager's per-key exponential backoff
 
     def _stalled(
         self, obj: JsonObject, status: JsonObject, reason: Reason, message: str, synced: bool
