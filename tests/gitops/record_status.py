@@ -3,8 +3,9 @@
 Run it when the operator's status changes shape: `.venv/bin/python tests/gitops/record_status.py`. It starts
 a local control plane and the emulator, runs the operator as a process under its ServiceAccount (as the
 end-to-end tests do), walks a few TuningJobs through pending, running, a transient API error, success, an
-unobserved spec change, failure and a refused create, and writes each object as the API server returned it
-(managedFields left out) to manifests/argocd/health/tuning.vertexops.dev/TuningJob/testdata/.
+unobserved spec change, an object with no status yet, failure and a refused create, and writes each object
+as the API server returned it (managedFields left out) to
+manifests/argocd/health/tuning.vertexops.dev/TuningJob/testdata/.
 
 The health checks are then tested on what the operator writes, not on what someone believes it writes.
 """
@@ -132,6 +133,14 @@ def record(cp: ControlPlane, emulator: Emulator, workdir: Path) -> None:
                 obj,
                 "progressing-new-generation",
                 "A succeeded job after a spec change the operator has not seen yet: Progressing.",
+            )
+            resources.create(tuning_job("just-applied"))
+            obj = resources.get("just-applied")
+            assert obj is not None and "status" not in obj
+            save(
+                obj,
+                "progressing-no-status",
+                "A job just applied, before the operator wrote status: Progressing.",
             )
             proc = operator(1)
             wait(resources, "support-bot", "new generation observed", observed)

@@ -63,6 +63,11 @@ local reconciling = conditionOf("Reconciling")
 if reconciling ~= nil and reconciling.status == "True" then
   hs.status = "Progressing"
   hs.message = describe(reconciling, "Reconciling")
+  -- A failed call to Google does not stop the job; show it beside the progress so it is not missed.
+  local synced = conditionOf("Synced")
+  if synced ~= nil and synced.status == "False" then
+    hs.message = hs.message .. "; " .. describe(synced, "the last call to Google failed")
+  end
   return hs
 end
 
