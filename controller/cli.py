@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("controller.manager_cli", "run the operator against a cluster (in-cluster or a kubeconfig)"),
     "dev": ("controller.dev", "local control plane + emulator + operator + samples, with live progress"),
     "crds": ("controller.crdgen", "write the CustomResourceDefinitions generated from the models"),
+    "docs": ("controller.docgen", "write the field, condition and configuration reference pages"),
     "emulator": ("emulator.cli", "serve the fake Vertex AI and Gemini API on loopback"),
     "tools": ("controller.testenv.tools", "install or locate kube-apiserver, etcd, kubectl and helm"),
 }

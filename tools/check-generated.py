@@ -10,6 +10,7 @@ import sys
 
 CHECKS: list[list[str]] = [
     [sys.executable, "-m", "controller.cli", "crds", "--check"],
+    [sys.executable, "-m", "controller.cli", "docs", "--check"],
 ]
 
 
