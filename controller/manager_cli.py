@@ -14,10 +14,15 @@ from kubernetes import config as k8s_config
 
 from controller import config as operator_config
 from controller.api.resource import GROUP, VERSION
+from controller.api.tunedmodel import TUNED_MODEL
 from controller.api.tuningjob import TUNING_JOB
+from controller.backends.gemini_clients import GeminiClients
+from controller.backends.kube_refs import api_reader
+from controller.backends.tunedmodel import TunedModelBackend, TunedModelSettings
 from controller.backends.tuningjob import TuningJobBackend
 from controller.config import OperatorConfig
-from controller.google.auth import Auth, application_default_auth
+from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
+from controller.google.gemini import TUNING_SCOPE, GeminiClient
 from controller.google.retry import RetryPolicy
 from controller.google.vertex import VertexClient
 from controller.reconciler import Reconciler
@@ -30,6 +35,7 @@ from controller.runtime.metrics import Metrics
 log = logging.getLogger(__name__)
 
 TUNINGJOBS = ResourceRef(GROUP, VERSION, TUNING_JOB.plural)
+TUNEDMODELS = ResourceRef(GROUP, VERSION, TUNED_MODEL.plural)
 # Only the ConfigMaps the operator publishes are cached, not every ConfigMap in the cluster.
 PUBLISHED_SELECTOR = "app.kubernetes.io/managed-by=vertexops"
 
@@ -50,6 +56,19 @@ def google_auth(cfg: OperatorConfig) -> Auth | None:
     if cfg.vertex_base_url and not cfg.impersonate_service_account:
         return None
     return application_default_auth(impersonate_service_account=cfg.impersonate_service_account)
+
+
+def gemini_auth(cfg: OperatorConfig) -> Auth | None:
+    """The operator's own credential for the Gemini API (resources without apiKeySecretRef use it).
+
+    None when aimed at the emulator, where the client sends its placeholder token.
+    """
+    if cfg.gemini_base_url and not cfg.impersonate_service_account:
+        return None
+    return application_default_auth(
+        scopes=(CLOUD_PLATFORM_SCOPE, TUNING_SCOPE),
+        impersonate_service_account=cfg.impersonate_service_account,
+    )
 
 
 def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
@@ -79,6 +98,32 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         map_fn=map_to_owner(GROUP, TUNING_JOB.kind),
         label_selector=PUBLISHED_SELECTOR,
     )
+
+    def gemini_client(auth: Auth | None) -> GeminiClient:
+        # Built on first use: an operator that only ever uses API keys needs no Google identity of its own.
+        return GeminiClient(
+            auth=auth or gemini_auth(cfg),
+            base_url=cfg.gemini_base_url,
+            timeout=cfg.google_timeout_seconds,
+            retry=RetryPolicy(),
+            observer=metrics.observe_google_call,
+        )
+
+    tuned_models = Reconciler(
+        TUNED_MODEL.kind,
+        TUNEDMODELS,
+        TunedModelBackend(
+            GeminiClients(gemini_client),
+            api_reader(manager.api),
+            TunedModelSettings(cfg.vertex.poll_min_seconds, cfg.vertex.poll_max_seconds),
+        ),
+        api=manager.api,
+        store=manager.informer(TUNEDMODELS).store,
+        events=manager.events,
+        metrics=metrics,
+        settings=cfg.reconciler,
+    )
+    manager.add_controller(TUNED_MODEL.kind, TUNEDMODELS, tuned_models)
     return manager
 
 

@@ -30,6 +30,27 @@ def tuning_job(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def tuned_model(name: str, examples: int = 8, **spec: Any) -> dict[str, Any]:
+    """A TunedModel manifest with `examples` inline training examples; `spec` overrides any field."""
+    body: dict[str, Any] = {
+        "baseModel": "models/gemini-1.5-flash-001-tuning",
+        "displayName": name,
+        "tuningTask": {
+            "hyperparameters": {"epochCount": 2, "batchSize": 2},
+            "trainingData": {
+                "examples": [{"textInput": f"{i} + {i}", "output": str(2 * i)} for i in range(examples)]
+            },
+        },
+    }
+    body.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TunedModel",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
 class Resources:
     """Custom-object access for one namespace, with polling helpers."""
 
