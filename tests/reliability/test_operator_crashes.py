@@ -1,0 +1,140 @@
+"""Operator crashes: SIGKILL at random moments, including inside the create call and during deletion.
+
+A killed operator runs no shutdown code, exactly as when a node dies. Whatever the moment, the restarted
+operator must not create a second job for a resource (counted on the emulator, per resource UID label),
+must leave no job running whose resource was deleted with the Cancel policy, and must leave no finalizer.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+
+import pytest
+from e2e.support import Resources, tuning_job
+
+from emulator.server import Emulator
+from reliability.scale import SCALE
+from reliability.support import (
+    ACTIVE_STATES,
+    Operators,
+    coherence_problems,
+    duplicates,
+    jobs_by_uid,
+    list_objects,
+    state_of,
+    wait_all,
+    wait_gone,
+)
+
+# The create intent is trusted for this long before an empty label search may lead to a second create; it
+# must outlast the slowest create call (here the injected 2 s), as --create-grace-seconds must in production.
+CRASH_ARGS = ("--create-grace-seconds=6",)
+CREATE_LATENCY = 2.0
+KINDS = ("create", "create-call", "delete")
+
+
+@pytest.fixture
+def slow_emulator(emulator: Emulator) -> Emulator:
+    """Jobs last ~16 s (6 s pending, 10 s running), long enough to be killed around and deleted mid-run."""
+    emulator.set_time_scale(10)
+    return emulator
+
+
+def _wait_intent(resources: Resources, name: str) -> None:
+    resources.wait_for(
+        name,
+        lambda o: bool((o.get("status") or {}).get("createRequestedTime")),
+        timeout=60,
+        what="create intent recorded",
+    )
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
+    resources: Resources, slow_emulator: Emulator, operators: Operators
+) -> None:
+    emulator = slow_emulator
+    seed = int(os.environ.get("VERTEXOPS_RELIABILITY_SEED", "20260521"))
+    rng = random.Random(seed)
+    proc = operators.start(*CRASH_ARGS)
+    uids: dict[str, str] = {}
+    deleted: set[str] = set()
+    trials: Counter[str] = Counter()
+    serial = 0
+
+    def new_resource() -> str:
+        nonlocal serial
+        serial += 1
+        name = f"crash-{serial:03d}"
+        uids[name] = resources.create(tuning_job(name))["metadata"]["uid"]
+        return name
+
+    for trial in range(SCALE.crash_trials):
+        kind = KINDS[trial % len(KINDS)]
+        if kind == "create":
+            new_resource()
+            new_resource()
+            time.sleep(rng.uniform(0.0, 1.5))
+        elif kind == "create-call":
+            # The create call reaches Vertex but its answer is held back; the kill lands inside the call,
+            # i.e. after the job exists remotely and before its name is in status.
+            emulator.add_fault("latency", "tuningJobs.create", latency_seconds=CREATE_LATENCY, times=1)
+            name = new_resource()
+            _wait_intent(resources, name)
+            time.sleep(rng.uniform(0.0, CREATE_LATENCY * 0.8))
+        else:
+            live = [o for o in list_objects(resources) if o["metadata"]["name"] not in deleted]
+            candidates = [o for o in live if state_of(o) in ACTIVE_STATES] or live
+            target = rng.choice(candidates)["metadata"]["name"]
+            resources.delete(target)
+            deleted.add(target)
+            time.sleep(rng.uniform(0.0, 1.0))
+        trials[kind] += 1
+        proc.kill()
+        proc = operators.start(*CRASH_ARGS)
+
+    kept = [n for n in uids if n not in deleted]
+    final = wait_all(
+        resources,
+        kept,
+        lambda o: state_of(o) == "JOB_STATE_SUCCEEDED" and not coherence_problems(o),
+        timeout=180,
+        what="Ready after the crashes",
+    )
+    wait_gone(resources, deleted, timeout=120)
+
+    assert sum(trials.values()) >= 30 or SCALE.crash_trials < 30, trials
+    assert duplicates(emulator) == {}, f"duplicate jobs (seed {seed}): {duplicates(emulator)}"
+    remote = jobs_by_uid(emulator)
+    for name in kept:
+        jobs = remote.get(uids[name], [])
+        assert len(jobs) == 1, (name, jobs)
+        assert final[name]["status"]["name"] == jobs[0].name
+    running_after_delete = [
+        (name, job.state)
+        for name in deleted
+        for job in remote.get(uids[name], [])
+        if job.state in ACTIVE_STATES
+    ]
+    assert not running_after_delete, (
+        f"jobs left running after Cancel deletion (seed {seed}): {running_after_delete}"
+    )
+    # A crash is not a transient API error to be reported as a failure: no job was cancelled except by delete.
+    cancelled_kept = [n for n in kept if remote[uids[n]][0].state != "JOB_STATE_SUCCEEDED"]
+    assert not cancelled_kept, cancelled_kept
+
+    # Finally every resource is deleted by one last crash-free operator: no finalizer is left behind.
+    for name in kept:
+        resources.delete(name)
+    wait_gone(resources, kept, timeout=120)
+    assert list_objects(resources) == []
+    _report(trials, seed, len(uids), len(deleted))
+
+
+def _report(trials: Counter[str], seed: int, created: int, deleted: int) -> None:
+    print(
+        f"crash trials {sum(trials.values())} ({dict(trials)}), seed {seed}: {created} resources, "
+        f"{deleted} deleted with Cancel; 0 duplicates, 0 left running, 0 finalizers left"
+    )
