@@ -35,7 +35,7 @@ from emulator.server import Emulator
 
 DEMO_NAMESPACE = "vertexops-demo"
 PLURALS = {"TuningJob": "tuningjobs", "TunedModel": "tunedmodels"}
-SAMPLE_FILES = ("tuningjob.yaml",)
+SAMPLE_FILES = ("tuningjob.yaml", "tunedmodel.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.api.conditions import Reason
-from controller.api.tunedmodel import MAX_INLINE_EXAMPLES, TrainingData, TuningExample
+from controller.api.tunedmodel import TrainingData, TuningExample
 from controller.backends.kube_refs import ObjectReader, read_config_map_key
 from controller.external import SpecError
 
@@ -65,5 +65,3 @@ def _example(line: str, where: str) -> dict[str, str]:
         raise SpecError(Reason.INVALID_SPEC, f"{where}: {name}: {first['msg']}") from err
     return {"textInput": example.text_input, "output": example.output}
 
-
-__all__ = ["FIELD", "MAX_INLINE_EXAMPLES", "parse_jsonl", "training_examples"]

@@ -79,8 +79,8 @@ class TunedModelBackend:
         self._read = read
         self._now = now
         self._lock = threading.Lock()
-        # uid -> create operation name, for models this process created: spares nothing but a status read
-        # when the cache still holds the object from before the status write that recorded it.
+        # uid -> create operation name, for models this process created: the progress lives on the
+        # operation, and a status write that recorded its name may not have reached the cache yet.
         self._operations: dict[str, str] = {}
 
     # -- ExternalClient ------------------------------------------------------------------------------------
