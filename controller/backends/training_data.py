@@ -64,4 +64,3 @@ def _example(line: str, where: str) -> dict[str, str]:
         name = ".".join(str(p) for p in first["loc"]) or "example"
         raise SpecError(Reason.INVALID_SPEC, f"{where}: {name}: {first['msg']}") from err
     return {"textInput": example.text_input, "output": example.output}
-
