@@ -1,8 +1,8 @@
 -- Argo CD health of a vertexops resource (TuningJob and TunedModel share this check).
 --
 -- It reads only what the operator writes for every tool alike: status.observedGeneration and the
--- Ready, Reconciling and Stalled conditions. It uses no library (string, math, os), so it runs in the
--- most restricted Lua sandbox Argo CD offers.
+-- Ready, Reconciling, Stalled and Synced conditions. It uses no library (string, math, os), so it runs
+-- in the most restricted Lua sandbox Argo CD offers.
 --   Progressing  no status yet, a spec change the operator has not seen, or Reconciling=True
 --   Degraded     Stalled=True: no progress without a change from the user (failed job, invalid spec,
 --                missing permission); the message says what to change
