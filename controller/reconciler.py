@@ -253,7 +253,9 @@ class Reconciler:
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             return Result()
         status: JsonObject = dict(obj.get("status") or {})
-        if not self.backend.orphan_on_delete(obj):
+        # No remote name and no recorded create intent: nothing can exist remotely, whatever the spec says.
+        never_created = not status.get("name") and not status.get("createRequestedTime")
+        if not never_created and not self.backend.orphan_on_delete(obj):
             try:
                 observation = self.backend.observe(obj)
                 if observation.exists and not self.backend.delete(obj, observation):
@@ -278,7 +280,7 @@ class Reconciler:
                 pass  # already gone remotely
             except GoogleAPIError as err:
                 return self._google_error(obj, status, err)
-        else:
+        elif not never_created:
             self.events.normal(obj, "Orphaned", f"left the {self.backend.noun} in place (deletionPolicy)")
         self._remove_finalizer(obj)
         self.backend.forget(obj)

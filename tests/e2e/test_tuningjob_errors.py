@@ -65,3 +65,18 @@ def test_unreachable_api_shows_in_synced_and_the_job_still_succeeds(
     )
     assert condition(obj, "Synced")["status"] == "True"  # type: ignore[index]
     assert emulator.count("tuningJobs.create") == 1
+
+
+def test_a_resource_that_cannot_be_created_is_stalled_and_still_deletes(
+    resources: Resources, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    # The operator below has no default project, and this TuningJob names none.
+    start_operator("--project=")
+    resources.create(tuning_job("no-project"))
+    obj = resources.wait_for("no-project", lambda o: is_true(o, "Stalled"), what="Stalled=True")
+    stalled = condition(obj, "Stalled")
+    assert stalled is not None and stalled["reason"] == "InvalidSpec"
+    assert stalled["message"].startswith("spec.projectID:")
+    resources.delete("no-project")
+    resources.wait_gone("no-project")
+    assert emulator.count("tuningJobs.create") == 0
