@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from google_helpers import FAST_RETRY, PROJECT, TOKEN, Calls
 
-# `tests/` is on sys.path (its conftest has no package), which makes `tests/emulator/` a namespace-package
-# candidate named `emulator`; with the repository root on sys.path too, the real package wins.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
-
-from google_helpers import FAST_RETRY, PROJECT, TOKEN, Calls  # noqa: E402
-
-from controller.google import GeminiClient, StaticTokenAuth, VertexClient  # noqa: E402
-from emulator import Emulator, EmulatorConfig  # noqa: E402
+from controller.google import GeminiClient, StaticTokenAuth, VertexClient
+from emulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from emulator_helpers import NUMBER, PROJECT, TOKEN
 
-# This folder is named like the package it tests; with `tests/` on sys.path it would shadow `emulator` as a
-# namespace package unless the repository root is on sys.path as well.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
-
-from emulator_helpers import NUMBER, PROJECT, TOKEN  # noqa: E402
-
-from emulator import Emulator, EmulatorConfig  # noqa: E402
+from emulator import Emulator, EmulatorConfig
 
 
 @pytest.fixture
