@@ -13,7 +13,6 @@ manager's periodic resync is what brings an ACTIVE model back here.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -32,7 +31,12 @@ from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import ObjectReader, read_secret_key
 from controller.backends.training_data import training_examples
 from controller.external import JsonObject, Observation, Phase, SpecError
-from controller.google.errors import AlreadyExistsError, GoogleAPIError, NotFoundError
+from controller.google.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    GoogleAPIError,
+    NotFoundError,
+)
 from controller.google.gemini import GeminiClient
 from controller.google.models_gemini import (
     STATE_ACTIVE,
@@ -142,8 +146,15 @@ class TunedModelBackend:
     def delete(self, obj: JsonObject, observation: Observation) -> bool:
         resource = _resource(obj)
         client = self._client(obj, resource)
-        with contextlib.suppress(NotFoundError):  # gone already: that is what deleting was for
-            client.delete_tuned_model(observation.status.get("name") or _model_name(resource))
+        name = observation.status.get("name") or _model_name(resource)
+        try:
+            client.delete_tuned_model(name)
+        except NotFoundError:
+            pass  # gone already: that is what deleting was for
+        except FailedPreconditionError:
+            # The service may refuse to delete a model still being tuned; the reconciler asks again soon.
+            log.info("delete of %s refused while it is %s; retrying", name, observation.status.get("state"))
+            return False
         return True
 
     def orphan_on_delete(self, obj: JsonObject) -> bool:
