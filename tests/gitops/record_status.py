@@ -1,11 +1,11 @@
-"""Record TuningJobs as the operator really leaves them, for the Argo CD and kstatus health tests.
+"""Record TuningJobs and TunedModels as the operator leaves them, for the Argo CD and kstatus tests.
 
 Run it when the operator's status changes shape: `.venv/bin/python tests/gitops/record_status.py`. It starts
 a local control plane and the emulator, runs the operator as a process under its ServiceAccount (as the
-end-to-end tests do), walks a few TuningJobs through pending, running, a transient API error, success, an
-unobserved spec change, an object with no status yet, failure and a refused create, and writes each object
-as the API server returned it (managedFields left out) to
-manifests/argocd/health/tuning.vertexops.dev/TuningJob/testdata/.
+end-to-end tests do), walks TuningJobs and TunedModels through pending, running, a transient API error,
+success, an unobserved spec change, no status yet, failure and a refused create or missing Secret, and
+writes each object as the API server returned it (managedFields left out) to
+manifests/argocd/health/tuning.vertexops.dev/KIND/testdata/.
 
 The health checks are then tested on what the operator writes, not on what someone believes it writes.
 """
@@ -25,7 +25,7 @@ from kubernetes import client as k8s
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from e2e.support import Resources, condition, is_true, tuning_job  # noqa: E402
+from e2e.support import Resources, condition, is_true, tuned_model, tuning_job  # noqa: E402
 
 from controller.crdgen import install_crds  # noqa: E402
 from controller.testenv.controlplane import ControlPlane  # noqa: E402
@@ -33,7 +33,8 @@ from controller.testenv.operator import OperatorProcess, grant_operator_rights  
 from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.server import Emulator  # noqa: E402
 
-TESTDATA = ROOT / "manifests" / "argocd" / "health" / "tuning.vertexops.dev" / "TuningJob" / "testdata"
+HEALTH = ROOT / "manifests" / "argocd" / "health" / "tuning.vertexops.dev"
+MODELS = "tunedmodels"
 NAMESPACE = "ml-team"
 OPERATOR_ARGS = (
     "--poll-min-seconds=0.3",
@@ -47,22 +48,28 @@ HEADER = (
     "# edit; record again instead.\n"
     "# {what}\n"
 )
-# Simulated seconds: a job waits PENDING_SECONDS, then runs TOTAL_STEPS of STEP_SECONDS each.
+# Simulated seconds: a job waits PENDING_SECONDS, then runs TOTAL_STEPS of STEP_SECONDS each; a tuned
+# model runs GEMINI_STEPS of GEMINI_STEP_SECONDS.
 PENDING_SECONDS, STEP_SECONDS, TOTAL_STEPS = 60, 5, 20
+GEMINI_STEP_SECONDS, GEMINI_STEPS = 2, 8
 
 
 def save(obj: dict[str, Any], name: str, what: str) -> None:
     obj = dict(obj)
     obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    path = TESTDATA / f"{name}.yaml"
+    path = HEALTH / obj["kind"] / "testdata" / f"{name}.yaml"
     path.write_text(HEADER.format(what=what) + yaml.safe_dump(obj, sort_keys=False))
     print(f"recorded {path.relative_to(ROOT)}")
 
 
 def wait(
-    resources: Resources, name: str, what: str, predicate: Callable[[dict[str, Any]], bool]
+    resources: Resources,
+    name: str,
+    what: str,
+    predicate: Callable[[dict[str, Any]], bool],
+    plural: str = "tuningjobs",
 ) -> dict[str, Any]:
-    return resources.wait_for(name, predicate, timeout=90, what=what)
+    return resources.wait_for(name, predicate, timeout=90, what=what, plural=plural)
 
 
 def state_is(state: str) -> Callable[[dict[str, Any]], bool]:
@@ -99,87 +106,138 @@ def record(cp: ControlPlane, emulator: Emulator, workdir: Path) -> None:
 
         proc = operator(0)
         try:
-            resources.create(tuning_job("support-bot"))
-            obj = wait(resources, "support-bot", "pending", state_is("JOB_STATE_PENDING"))
-            save(obj, "progressing-pending", "A job Vertex AI accepted and has not started: Progressing.")
-
-            emulator.advance(PENDING_SECONDS + 6 * STEP_SECONDS)
-            obj = wait(
-                resources,
-                "support-bot",
-                "running with metrics",
-                lambda o: state_is("JOB_STATE_RUNNING")(o) and bool(o["status"].get("latestMetrics")),
-            )
-            save(obj, "progressing-running", "A running job with its latest training metrics: Progressing.")
-
-            fault = emulator.add_fault("status", "tuningJobs.*", status=503)
-            obj = wait(resources, "support-bot", "Synced=False", condition_is("Synced", "False"))
-            save(
-                obj,
-                "progressing-api-error",
-                "A running job while Vertex AI answers 503: a transient error, still Progressing.",
-            )
-            emulator.remove_fault(fault.id)
-
-            emulator.advance(TOTAL_STEPS * STEP_SECONDS)
-            obj = wait(resources, "support-bot", "Ready", lambda o: is_true(o, "Ready"))
-            save(obj, "healthy-succeeded", "A succeeded job whose tuned model is ready: Healthy.")
-
-            proc.stop()  # the next spec change stays unobserved
-            resources.patch("support-bot", {"spec": {"deletionPolicy": "Orphan"}})
-            obj = resources.get("support-bot")
-            assert obj is not None and not observed(obj)
-            save(
-                obj,
-                "progressing-new-generation",
-                "A succeeded job after a spec change the operator has not seen yet: Progressing.",
-            )
-            resources.create(tuning_job("just-applied"))
-            obj = resources.get("just-applied")
-            assert obj is not None and "status" not in obj
-            save(
-                obj,
-                "progressing-no-status",
-                "A job just applied, before the operator wrote status: Progressing.",
-            )
-            proc = operator(1)
-            wait(resources, "support-bot", "new generation observed", observed)
-
-            emulator.fail_jobs(
-                display_name="doomed*",
-                at_fraction=0.5,
-                message="Tuning failed: row 7 of the training data has no model turn.",
-            )
-            resources.create(tuning_job("doomed-run"))
-            wait(resources, "doomed-run", "pending", state_is("JOB_STATE_PENDING"))
-            emulator.advance(PENDING_SECONDS + TOTAL_STEPS * STEP_SECONDS)
-            obj = wait(resources, "doomed-run", "failed", state_is("JOB_STATE_FAILED"))
-            obj = wait(resources, "doomed-run", "Stalled", condition_is("Stalled", "True"))
-            save(obj, "degraded-failed", "A failed job: Degraded, with Vertex AI's error as the message.")
-
-            emulator.add_fault("permission_denied", "tuningJobs.create")
-            resources.create(tuning_job("no-permission"))
-            obj = wait(resources, "no-permission", "Stalled", condition_is("Stalled", "True"))
-            save(
-                obj,
-                "degraded-permission-denied",
-                "A job Vertex AI refused to create for lack of a permission: Degraded.",
-            )
+            record_runs(resources, emulator, operator, proc)
         except BaseException:
-            print(proc.log_tail(60), file=sys.stderr)
+            print(_running[-1].log_tail(60), file=sys.stderr)
             raise
         finally:
-            proc.stop()
+            # record_runs replaces the process when it restarts the operator; stop whichever runs
+            for current in _running:
+                current.stop()
+
+
+_running: list[OperatorProcess] = []
+
+
+def record_runs(
+    resources: Resources,
+    emulator: Emulator,
+    operator: Callable[[int], OperatorProcess],
+    proc: OperatorProcess,
+) -> None:
+    _running.append(proc)
+    resources.create(tuning_job("support-bot"))
+    obj = wait(resources, "support-bot", "pending", state_is("JOB_STATE_PENDING"))
+    save(obj, "progressing-pending", "A job Vertex AI accepted and has not started: Progressing.")
+
+    emulator.advance(PENDING_SECONDS + 6 * STEP_SECONDS)
+    obj = wait(
+        resources,
+        "support-bot",
+        "running with metrics",
+        lambda o: state_is("JOB_STATE_RUNNING")(o) and bool(o["status"].get("latestMetrics")),
+    )
+    save(obj, "progressing-running", "A running job with its latest training metrics: Progressing.")
+
+    fault = emulator.add_fault("status", "tuningJobs.*", status=503)
+    obj = wait(resources, "support-bot", "Synced=False", condition_is("Synced", "False"))
+    save(
+        obj,
+        "progressing-api-error",
+        "A running job while Vertex AI answers 503: a transient error, still Progressing.",
+    )
+    emulator.remove_fault(fault.id)
+
+    emulator.advance(TOTAL_STEPS * STEP_SECONDS)
+    obj = wait(resources, "support-bot", "Ready", lambda o: is_true(o, "Ready"))
+    save(obj, "healthy-succeeded", "A succeeded job whose tuned model is ready: Healthy.")
+
+    resources.create(tuned_model("number-generator"), MODELS)
+    wait(resources, "number-generator", "CREATING", state_is("CREATING"), MODELS)
+    emulator.advance(3 * GEMINI_STEP_SECONDS)
+    obj = wait(
+        resources,
+        "number-generator",
+        "steps and snapshots",
+        lambda o: bool(o["status"].get("completedSteps")) and bool(o["status"].get("snapshots")),
+        MODELS,
+    )
+    save(obj, "progressing-creating", "A model the Gemini API is tuning: Progressing.")
+    emulator.advance(GEMINI_STEPS * GEMINI_STEP_SECONDS)
+    obj = wait(resources, "number-generator", "Ready", lambda o: is_true(o, "Ready"), MODELS)
+    save(obj, "healthy-active", "An active tuned model: Healthy.")
+
+    proc.stop()  # the next spec changes stay unobserved
+    resources.patch("support-bot", {"spec": {"deletionPolicy": "Orphan"}})
+    obj = resources.get("support-bot")
+    assert obj is not None and not observed(obj)
+    save(
+        obj,
+        "progressing-new-generation",
+        "A succeeded job after a spec change the operator has not seen yet: Progressing.",
+    )
+    resources.patch("number-generator", {"spec": {"displayName": "Number generator v2"}}, MODELS)
+    obj = resources.get("number-generator", MODELS)
+    assert obj is not None and not observed(obj)
+    save(
+        obj,
+        "progressing-new-generation",
+        "An active model after a displayName change the operator has not seen yet: Progressing.",
+    )
+    for plural, manifest in (
+        ("tuningjobs", tuning_job("just-applied")),
+        (MODELS, tuned_model("just-applied")),
+    ):
+        resources.create(manifest, plural)
+        obj = resources.get("just-applied", plural)
+        assert obj is not None and "status" not in obj
+        save(obj, "progressing-no-status", "Just applied, before the operator wrote status: Progressing.")
+    proc = operator(1)
+    _running.append(proc)
+    wait(resources, "support-bot", "new generation observed", observed)
+    wait(resources, "number-generator", "new generation observed", observed, MODELS)
+
+    emulator.fail_jobs(
+        display_name="doomed*",
+        at_fraction=0.5,
+        message="Tuning failed: row 7 of the training data has no model turn.",
+    )
+    resources.create(tuning_job("doomed-run"))
+    resources.create(tuned_model("doomed-model"), MODELS)
+    wait(resources, "doomed-run", "pending", state_is("JOB_STATE_PENDING"))
+    wait(resources, "doomed-model", "CREATING", state_is("CREATING"), MODELS)
+    emulator.advance(PENDING_SECONDS + TOTAL_STEPS * STEP_SECONDS)
+    wait(resources, "doomed-run", "failed", state_is("JOB_STATE_FAILED"))
+    obj = wait(resources, "doomed-run", "Stalled", condition_is("Stalled", "True"))
+    save(obj, "degraded-failed", "A failed job: Degraded, with Vertex AI's error as the message.")
+    obj = wait(resources, "doomed-model", "Stalled", condition_is("Stalled", "True"), MODELS)
+    save(obj, "degraded-failed", "A model whose tuning failed: Degraded, with the error as the message.")
+
+    emulator.add_fault("permission_denied", "tuningJobs.create")
+    resources.create(tuning_job("no-permission"))
+    obj = wait(resources, "no-permission", "Stalled", condition_is("Stalled", "True"))
+    save(
+        obj,
+        "degraded-permission-denied",
+        "A job Vertex AI refused to create for lack of a permission: Degraded.",
+    )
+
+    resources.create(tuned_model("keyless", apiKeySecretRef={"name": "gemini-api-key", "key": "key"}), MODELS)
+    obj = wait(resources, "keyless", "Stalled", condition_is("Stalled", "True"), MODELS)
+    save(obj, "degraded-secret-not-found", "A model whose API key Secret does not exist: Degraded.")
 
 
 def main() -> int:
-    TESTDATA.mkdir(parents=True, exist_ok=True)
+    for old in HEALTH.glob("*/testdata/*.yaml"):
+        old.unlink()
     config = EmulatorConfig(
         time_scale=1,
         pending_seconds=PENDING_SECONDS,
         step_seconds=STEP_SECONDS,
         total_steps=TOTAL_STEPS,
         cancel_seconds=10,
+        gemini_step_seconds=GEMINI_STEP_SECONDS,
+        gemini_total_steps=GEMINI_STEPS,
     )
     started = time.monotonic()
     with (

@@ -10,9 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// What kstatus (Flux's health checks, kpt, cli-utils' wait) must conclude from each object. The
-// TuningJob files were recorded from a real operator run; the TunedModel ones are hand-made until that
-// backend exists (their headers say so).
+// What kstatus (Flux's health checks, kpt, cli-utils' wait) must conclude from each object, all recorded
+// from a real operator run by tests/gitops/record_status.py.
 //
 // An object with no status at all is Current to kstatus: with no observedGeneration and no conditions it
 // has nothing to wait for. That is kstatus's rule, not something the operator can change (the API server
@@ -35,6 +34,7 @@ var kstatusCases = []struct {
 	{"TunedModel/testdata/progressing-new-generation.yaml", status.InProgressStatus},
 	{"TunedModel/testdata/healthy-active.yaml", status.CurrentStatus},
 	{"TunedModel/testdata/degraded-failed.yaml", status.FailedStatus},
+	{"TunedModel/testdata/degraded-secret-not-found.yaml", status.FailedStatus},
 }
 
 var kindsRoot = filepath.Join(healthRoot, "tuning.vertexops.dev")
