@@ -139,11 +139,17 @@ def healthz(proc: OperatorProcess) -> int:
 
 def metric(proc: OperatorProcess, name: str) -> float:
     """The sum of every series of `name` on the process's /metrics page (0 when absent)."""
-    total = 0.0
+    return metrics(proc, name)[name]
+
+
+def metrics(proc: OperatorProcess, *names: str) -> dict[str, float]:
+    """Several metrics from ONE scrape, so they describe the same instant."""
+    totals = dict.fromkeys(names, 0.0)
     for line in proc.metrics().splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+        for name in names:
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals
 
 
 def list_objects(resources: Resources, plural: str = "tuningjobs") -> list[dict[str, Any]]:
