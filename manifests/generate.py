@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from controller.runtime.metrics import METRICS
+from controller.runtime.metrics import catalogue_markdown
 from controller.testenv.tools import resolve_tools
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,13 +279,8 @@ def metrics_doc() -> Outputs:
         "reconciles, so reconcile, queue and Google API series move on one replica at a time;",
         "`vertexops_leader_election_leading` says which.",
         "",
-        "| metric | type | labels | meaning |",
-        "|---|---|---|---|",
+        *catalogue_markdown().splitlines(),
     ]
-    for metric in METRICS:
-        labels = ", ".join(f"`{label}`" for label in metric.labels) or "none"
-        meaning = metric.help.replace("|", "\\|")
-        lines.append(f"| `{metric.name}` | {metric.type} | {labels} | {meaning} |")
     lines += [
         "",
         "## Queries",
@@ -299,6 +294,15 @@ def metrics_doc() -> Outputs:
         "| How slow are reconciles? | `histogram_quantile(0.99, sum by (le) "
         "(rate(vertexops_reconcile_duration_seconds_bucket[5m])))` |",
         "| Is the operator keeping up? | `max(vertexops_workqueue_depth)` |",
+        "",
+        "## Dashboard",
+        "",
+        "The chart's Grafana dashboard (`charts/vertexops/dashboards/vertexops.json`) has these panels; its",
+        "`namespace` variable filters the per-job ones.",
+        "",
+        "| panel | shows |",
+        "|---|---|",
+        *(f"| {panel['title']} | {panel['description']} |" for panel in dashboard()["panels"]),
         "",
     ]
     return {METRICS_DOC: "\n".join(lines)}
