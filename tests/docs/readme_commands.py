@@ -16,7 +16,7 @@ README = ROOT / "README.md"
 
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "console"})
 _FENCE = re.compile(r"^```(\S*)\s*$")
-_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,45 @@ def blocks_of(markdown: str, language: str) -> list[str]:
     return [block.text for block in code_blocks(markdown) if block.language == language]
 
 
-def relative_links(markdown: str) -> list[str]:
-    """Link targets that point into the repository (not URLs, not in-page anchors)."""
-    return [
-        target
-        for target in _LINK.findall(markdown)
-        if not re.match(r"^[a-z]+:", target) and not target.startswith("#")
-    ]
+def relative_links(markdown: str) -> list[tuple[str, str]]:
+    """(path, anchor) of every link that points into the repository or the page itself (not to a URL).
+
+    The path is "" for an in-page link; the anchor is "" when the link names none. Links inside code blocks
+    and code spans are not links.
+    """
+    prose = re.sub(r"`[^`]*`", "", _without_code_blocks(markdown))
+    found = []
+    for target in _LINK.findall(prose):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        found.append((path, anchor))
+    return found
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The ids GitHub gives the page's headings: lower case, punctuation dropped, spaces as hyphens, and
+    `-1`, `-2`, ... on repeats."""
+    anchors: set[str] = set()
+    for line in _without_code_blocks(markdown).splitlines():
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not match:
+            continue
+        base = re.sub(r"[^\w\- ]", "", match.group(1).lower()).replace(" ", "-")
+        anchor, n = base, 0
+        while anchor in anchors:
+            n += 1
+            anchor = f"{base}-{n}"
+        anchors.add(anchor)
+    return anchors
+
+
+def _without_code_blocks(markdown: str) -> str:
+    kept, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+            continue
+        if not inside:
+            kept.append(line)
+    return "\n".join(kept)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client as k8s
-from readme_commands import README, ROOT, blocks_of, relative_links, shell_commands
+from readme_commands import README, ROOT, blocks_of, shell_commands
 
 from controller import config as operator_config
 from controller import manager_cli
@@ -68,9 +68,6 @@ COVERAGE: dict[str, str] = {
     ".venv/bin/vertexops docs": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/python tools/check-generated.py": f"{HERE}::test_check_generated_passes",
 }
-
-# Links to pages other contributors are still writing; checked like any other link once the file exists.
-PENDING_LINK_TARGETS = frozenset({"bench/RESULTS.md", "docs/gitops.md", "docs/reliability.md"})
 
 
 def _readme() -> str:
@@ -123,15 +120,6 @@ def test_dev_script_runs_vertexops_dev_with_its_arguments() -> None:
         timeout=120,
     ).stdout
     assert "--fail" in help_text
-
-
-def test_readme_links_resolve() -> None:
-    broken = [
-        target
-        for target in relative_links(_readme())
-        if target not in PENDING_LINK_TARGETS and not (ROOT / target).exists()
-    ]
-    assert not broken, f"README.md links to missing files: {broken}"
 
 
 # -- running the commands ------------------------------------------------------------------------------------
