@@ -253,7 +253,7 @@ class VertexMetrics:
         last = steps[-1]
         run = f"{self._tensorboard(job)}/experiments/{job.experiment_id}/runs/{RUN_ID}"
         return {
-            "name": f"{run}/timeSeries/{series.series_id}",
+            "name": f"{run}/timeSeries/{_series_id(job, series)}",
             "displayName": series.display_name,
             "valueType": "SCALAR",
             "pluginName": "scalars",
@@ -280,9 +280,14 @@ class VertexMetrics:
             raise invalid_argument(f"Invalid TensorboardTimeSeries name {name!r}.", "time_series")
         _, _, tb, experiment, run, series_id = match.groups()
         job = self._job_for_run(project, location, tb, experiment)
-        entry = _SERIES_BY_ID.get(series_id)
+        entry = _SERIES_BY_ID.get(series_id[-4:])
         now = self._jobs.now()
-        if run != RUN_ID or entry is None or entry[1] not in self._visible(job, now):
+        if (
+            run != RUN_ID
+            or entry is None
+            or series_id != _series_id(job, entry[1])
+            or entry[1] not in self._visible(job, now)
+        ):
             raise not_found(f"TensorboardTimeSeries {name} does not exist.")
         return job, entry[1]
 
@@ -313,10 +318,16 @@ class VertexMetrics:
 
     def _series_data(self, job: Job, series: _Series, now: float, limit: int) -> dict[str, Any]:
         return {
-            "tensorboardTimeSeriesId": series.series_id,
+            "tensorboardTimeSeriesId": _series_id(job, series),
             "valueType": "SCALAR",
             "values": _points(job, series, now, limit),
         }
+
+
+def _series_id(job: Job, series: _Series) -> str:
+    """Time series ids are unique within a TensorBoard, as Vertex's generated numeric ids are: the job's
+    id digits followed by the series' own four digits, so one batchRead can carry several jobs' series."""
+    return f"{job.job_id[-9:]}{series.series_id}"
 
 
 def _parse_context_filter(text: str) -> tuple[str | None, str | None]:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from controller.api.base import format_timestamp
 from controller.api.conditions import Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import JsonObject, Observation, Phase, SpecError
 from controller.google.errors import FailedPreconditionError, GoogleAPIError
@@ -64,7 +65,9 @@ class TuningJobBackend:
         self,
         client: VertexClient,
         settings: VertexSettings,
+        *,
         poller: LocationPoller | None = None,
+        metrics: MetricsPoller | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -77,7 +80,7 @@ class TuningJobBackend:
         # uid -> job name, for jobs this process created or adopted: spares a label search when the cache
         # still holds the object as it was before the status write that recorded the name.
         self._names: dict[str, str] = {}
-        self._metrics_read_at: dict[str, float] = {}
+        self.metrics = metrics or MetricsPoller(client, clock, now)
 
     # -- ExternalClient ------------------------------------------------------------------------------------
 
@@ -159,7 +162,10 @@ class TuningJobBackend:
         uid = obj["metadata"]["uid"]
         with self._lock:
             self._names.pop(uid, None)
-            self._metrics_read_at.pop(uid, None)
+        name = (obj.get("status") or {}).get("name")
+        if name:
+            project, location = self._where(_spec(obj))
+            self.metrics.forget(name, project, location)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -191,9 +197,18 @@ class TuningJobBackend:
         status = obj.get("status") or {}
         fields = _job_status(job, project, location)
         phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
-        metrics = self._maybe_read_metrics(obj["metadata"]["uid"], job, phase)
-        if metrics is not None:
-            fields["latestMetrics"] = _metrics_status(metrics, self._now()) or status.get("latestMetrics")
+        reading = self._read_metrics(project, location, job, phase, status)
+        if reading is not None:
+            fields["latestMetrics"] = _metrics_status(reading.metrics, reading.read_at) or status.get(
+                "latestMetrics"
+            )
+        if phase.terminal and not _metrics_read_after(fields.get("latestMetrics"), fields.get("endTime")):
+            # The final read found nothing (or failed): record that it happened, so a finished job is never
+            # polled again for metrics it will not get.
+            fields["latestMetrics"] = {
+                **(fields.get("latestMetrics") or status.get("latestMetrics") or {}),
+                "readTime": format_timestamp(self._now()),
+            }
         fields["progress"] = _progress(fields, status)
         changed = job.state != status.get("state")
         if phase.terminal:
@@ -239,22 +254,29 @@ class TuningJobBackend:
             else {},
         )
 
-    def _maybe_read_metrics(self, uid: str, job: TuningJob, phase: Phase) -> TuningMetrics | None:
+    def _read_metrics(
+        self, project: str, location: str, job: TuningJob, phase: Phase, status: JsonObject
+    ) -> MetricsReading | None:
+        """Metrics while running (shared, batched refreshes) and once more when the job has ended."""
         if phase is Phase.PENDING or not job.experiment:
             return None
-        now = self._clock()
-        with self._lock:
-            last = self._metrics_read_at.get(uid)
-        if not phase.terminal and last is not None and now - last < self.settings.metrics_interval_seconds:
-            return None
         try:
-            metrics = self.client.read_tuning_metrics(job)
+            if phase.terminal:
+                return self.metrics.final(project, location, job)
+            return self.metrics.latest(project, location, job, self._metrics_interval(status))
         except GoogleAPIError as err:
             log.warning("could not read the metrics of %s: %s", job.name, err.message)
             return None
-        with self._lock:
-            self._metrics_read_at[uid] = now
-        return metrics
+
+    def _metrics_interval(self, status: JsonObject) -> float:
+        """Read often while a job is young, then less often: losses move slowly on long jobs."""
+        started = status.get("startTime")
+        if not started:
+            return self.settings.metrics_interval_seconds
+        age = (self._now() - _parse_time(started)).total_seconds()
+        return min(
+            self.settings.metrics_interval_seconds * 5, max(self.settings.metrics_interval_seconds, age / 5)
+        )
 
 
 def _spec(obj: JsonObject) -> TuningJobSpec:
@@ -364,8 +386,11 @@ def _final_metrics_read(status: JsonObject) -> bool:
     """Whether status holds metrics read after the job ended (or the job never ran, so there are none)."""
     if not status.get("startTime"):
         return True
-    read = (status.get("latestMetrics") or {}).get("readTime")
-    end = status.get("endTime")
+    return _metrics_read_after(status.get("latestMetrics"), status.get("endTime"))
+
+
+def _metrics_read_after(metrics: JsonObject | None, end: str | None) -> bool:
+    read = (metrics or {}).get("readTime")
     return bool(read and end and _parse_time(read) >= _parse_time(end))
 
 

@@ -8,6 +8,8 @@ job is young; an empty `TuningMetrics` is a normal answer, not an error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.google.errors import NotFoundError
@@ -26,47 +28,111 @@ class _MetricsApi(Protocol):
     def batch_read_time_series(self, tensorboard: str, time_series: list[str]) -> list[dict[str, Any]]: ...
 
 
-def read_tuning_metrics(api: _MetricsApi, job: TuningJob) -> TuningMetrics:
-    """The latest point of each metric in `TUNING_METRIC_NAMES` that the job has logged."""
+@dataclass(frozen=True)
+class JobSeries:
+    """Where one job's metrics live: resolved once, then read as often as wanted with `read_latest`."""
+
+    job: str
+    experiment: str
+    tensorboard: str
+    run: str
+    series: dict[str, str]  # time series resource name -> display name ("/train_total_loss", ...)
+
+
+def resolve_job_series(api: _MetricsApi, job: TuningJob) -> JobSeries | None:
+    """Follow experiment -> TensorBoard -> run -> time series; None while the job has logged nothing yet.
+
+    Three calls; the result does not change for the life of a job, so callers keep it.
+    """
     experiment = job.experiment
     if not experiment or "/contexts/" not in experiment:
-        return TuningMetrics()
+        return None
     context = api.get_context(experiment)
     metadata = context.get("metadata")
     tensorboard = metadata.get("backing_tensorboard_resource") if isinstance(metadata, dict) else None
     if not isinstance(tensorboard, str) or not tensorboard:
-        return TuningMetrics(experiment=experiment)
-
+        return None
     metadata_store, experiment_id = experiment.rsplit("/contexts/", 1)
     runs = api.list_contexts(
         metadata_store,
         filter=f'schema_title="system.ExperimentRun" AND parent_contexts:"{experiment}"',
     )
     if not runs:
-        return TuningMetrics(experiment=experiment)
+        return None
     run_context_id = str(runs[0].get("name", "")).rsplit("/", 1)[-1]
     if not run_context_id:
-        return TuningMetrics(experiment=experiment)
-
+        return None
     run_name, series = _find_run_series(api, tensorboard, experiment_id, run_context_id)
-    if run_name is None:
-        return TuningMetrics(experiment=experiment)
-
     wanted = {
         str(s["name"]): str(s.get("displayName", ""))
         for s in series
         if s.get("displayName") in TUNING_METRIC_NAMES and isinstance(s.get("name"), str)
     }
-    by_id = {name.rsplit("/", 1)[-1]: display for name, display in wanted.items()}
-    latest: dict[str, MetricPoint] = {}
-    names = sorted(wanted)
-    for start in range(0, len(names), BATCH_READ_LIMIT):
-        for data in api.batch_read_time_series(tensorboard, names[start : start + BATCH_READ_LIMIT]):
-            display = by_id.get(str(data.get("tensorboardTimeSeriesId", "")))
-            point = _latest_point(data.get("values"))
-            if display and point is not None:
-                latest[display] = point
-    return TuningMetrics(experiment=experiment, tensorboard_run=run_name, latest=latest)
+    if run_name is None or not wanted:
+        return None
+    return JobSeries(job.name, experiment, tensorboard, run_name, wanted)
+
+
+def refresh_series(api: _MetricsApi, job: JobSeries) -> JobSeries:
+    """List the run's time series again: series appear one by one as a job logs them (eval ones later)."""
+    series = api.list_time_series(job.run)
+    wanted = {
+        str(s["name"]): str(s.get("displayName", ""))
+        for s in series
+        if s.get("displayName") in TUNING_METRIC_NAMES and isinstance(s.get("name"), str)
+    }
+    return JobSeries(job.job, job.experiment, job.tensorboard, job.run, wanted or job.series)
+
+
+def read_latest(api: _MetricsApi, jobs: Sequence[JobSeries]) -> dict[str, TuningMetrics]:
+    """The latest point of every series of `jobs`, by job name, in as few `batchRead` calls as possible.
+
+    Series of one TensorBoard are read together, up to `BATCH_READ_LIMIT` per call, across jobs. The answer
+    names each series only by its id (the last segment of its name), so a call never carries two series
+    with the same id.
+    """
+    by_tensorboard: dict[str, list[tuple[str, JobSeries]]] = {}
+    for job in jobs:
+        for name in sorted(job.series):
+            by_tensorboard.setdefault(job.tensorboard, []).append((name, job))
+    latest: dict[str, dict[str, MetricPoint]] = {job.job: {} for job in jobs}
+    for tensorboard, entries in by_tensorboard.items():
+        for batch in _batches(entries):
+            by_id = {name.rsplit("/", 1)[-1]: (name, job) for name, job in batch}
+            for data in api.batch_read_time_series(tensorboard, [name for name, _ in batch]):
+                found = by_id.get(str(data.get("tensorboardTimeSeriesId", "")))
+                point = _latest_point(data.get("values"))
+                if found is not None and point is not None:
+                    name, job = found
+                    latest[job.job][job.series[name]] = point
+    return {
+        job.job: TuningMetrics(experiment=job.experiment, tensorboard_run=job.run, latest=latest[job.job])
+        for job in jobs
+    }
+
+
+def _batches(entries: list[tuple[str, JobSeries]]) -> list[list[tuple[str, JobSeries]]]:
+    batches: list[list[tuple[str, JobSeries]]] = []
+    current: list[tuple[str, JobSeries]] = []
+    ids: set[str] = set()
+    for name, job in entries:
+        series_id = name.rsplit("/", 1)[-1]
+        if len(current) == BATCH_READ_LIMIT or series_id in ids:
+            batches.append(current)
+            current, ids = [], set()
+        current.append((name, job))
+        ids.add(series_id)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def read_tuning_metrics(api: _MetricsApi, job: TuningJob) -> TuningMetrics:
+    """The latest point of each metric in `TUNING_METRIC_NAMES` that the job has logged."""
+    resolved = resolve_job_series(api, job)
+    if resolved is None:
+        return TuningMetrics(experiment=job.experiment if job.experiment else None)
+    return read_latest(api, [resolved])[job.name]
 
 
 def _find_run_series(

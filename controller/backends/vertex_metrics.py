@@ -1,0 +1,119 @@
+"""Training metrics of all running jobs of a location, refreshed together.
+
+Reading one job's metrics from scratch takes four calls (experiment, run, series, data). The first three
+never change for a job, so they are made once per job; the data of every running job in a location is then
+refreshed in shared `batchRead` calls (up to 20 series each) at most once per `max_age`. A job's values
+carry the time they were actually read, so an unchanged value does not rewrite the resource's status.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from controller.google.metrics_reader import JobSeries, read_latest, refresh_series, resolve_job_series
+from controller.google.models_vertex import TuningJob, TuningMetrics
+from controller.google.vertex import VertexClient
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    metrics: TuningMetrics
+    read_at: datetime
+
+
+@dataclass
+class _Group:
+    members: dict[str, JobSeries] = field(default_factory=dict)
+    fetched_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class MetricsPoller:
+    def __init__(
+        self,
+        client: VertexClient,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._now = now
+        self._lock = threading.Lock()
+        self._groups: dict[tuple[str, str], _Group] = {}
+        self._series: dict[str, JobSeries] = {}
+        self._latest: dict[str, MetricsReading] = {}
+
+    def latest(self, project: str, location: str, job: TuningJob, max_age: float) -> MetricsReading | None:
+        """A running job's metrics as of a read no older than `max_age` seconds (None: nothing logged yet)."""
+        series = self._resolve(job)
+        if series is None:
+            return None
+        group = self._group(project, location)
+        with group.lock:
+            group.members[job.name] = series
+            if self._clock() - group.fetched_at > max_age:
+                started = self._clock()
+                self._store(read_latest(self._client, list(group.members.values())))
+                group.fetched_at = started
+            elif not self._has_reading(job.name):
+                # Joined since the last refresh: read this one alone rather than wait for the next.
+                self._store(read_latest(self._client, [series]))
+        with self._lock:
+            return self._latest.get(job.name)
+
+    def final(self, project: str, location: str, job: TuningJob) -> MetricsReading | None:
+        """One last read of a job that has ended; it then leaves the location's refreshes."""
+        series = self._resolve(job)
+        if series is None:
+            return None
+        self._store(read_latest(self._client, [series]), fresh=True)
+        with self._lock:
+            reading = self._latest.get(job.name)
+        self.forget(job.name, project, location)
+        return reading
+
+    def forget(self, job_name: str, project: str, location: str) -> None:
+        group = self._group(project, location)
+        with group.lock:
+            group.members.pop(job_name, None)
+        with self._lock:
+            self._series.pop(job_name, None)
+            self._latest.pop(job_name, None)
+
+    def _has_reading(self, job_name: str) -> bool:
+        with self._lock:
+            return job_name in self._latest
+
+    def _resolve(self, job: TuningJob) -> JobSeries | None:
+        with self._lock:
+            known = self._series.get(job.name)
+        if known is not None and len(known.series) >= _expected_series(job):
+            return known
+        resolved = refresh_series(self._client, known) if known else resolve_job_series(self._client, job)
+        if resolved is not None:
+            with self._lock:
+                self._series[job.name] = resolved
+        return resolved
+
+    def _group(self, project: str, location: str) -> _Group:
+        with self._lock:
+            return self._groups.setdefault((project, location), _Group())
+
+    def _store(self, readings: dict[str, TuningMetrics], fresh: bool = False) -> None:
+        """Keep the readings; an unchanged value keeps the time it was first read unless `fresh`."""
+        now = self._now()
+        with self._lock:
+            for name, metrics in readings.items():
+                previous = self._latest.get(name)
+                if fresh or previous is None or previous.metrics != metrics:
+                    self._latest[name] = MetricsReading(metrics, now)
+
+
+def _expected_series(job: TuningJob) -> int:
+    """Three training series always; three evaluation series more when the job has validation data."""
+    spec = job.supervised_tuning_spec
+    return 6 if spec is not None and spec.validation_dataset_uri else 3

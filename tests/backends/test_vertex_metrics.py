@@ -1,0 +1,76 @@
+"""Metrics of many running jobs come from shared batchRead calls, with each job's series resolved once."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from controller.backends.vertex_metrics import MetricsPoller
+from controller.google.vertex import VertexClient
+from emulator.config import EmulatorConfig
+from emulator.server import Emulator
+
+PROJECT, LOCATION = "metrics-test", "us-central1"
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(EmulatorConfig(time_scale=0.001, pending_seconds=1, step_seconds=1, total_steps=500)) as e:
+        yield e
+
+
+def _create(client: VertexClient, count: int) -> list[str]:
+    body = {
+        "baseModel": "gemini-2.5-flash",
+        "supervisedTuningSpec": {
+            "trainingDatasetUri": "gs://bucket/train.jsonl",
+            "validationDatasetUri": "gs://bucket/validation.jsonl",
+        },
+    }
+    return [client.create_tuning_job(PROJECT, LOCATION, body).name for _ in range(count)]
+
+
+def test_ten_jobs_share_batch_reads_and_resolve_once(emu: Emulator) -> None:
+    ticks = itertools.count()
+    with VertexClient(base_url=emu.url) as client:
+        names = _create(client, 10)
+        emu.advance(200)  # every job running, with training and evaluation points
+        jobs = [client.get_tuning_job(n) for n in names]
+        poller = MetricsPoller(client, clock=lambda: float(next(ticks)))
+
+        emu.clear_requests()
+        readings = [poller.latest(PROJECT, LOCATION, job, max_age=1000) for job in jobs]
+        assert all(r is not None and r.metrics.eval_total_loss is not None for r in readings)
+        # Resolution is per job (3 calls each), and each newcomer is read once on its own.
+        assert emu.count("contexts.get") == 10
+        assert emu.count("tensorboardTimeSeries.list") == 10
+        assert emu.count("tensorboards.batchRead") == 10
+
+        emu.clear_requests()
+        for job in jobs:
+            poller.latest(PROJECT, LOCATION, job, max_age=1000)
+        assert emu.count() == 0, "a fresh enough refresh is served from memory"
+
+        emu.advance(20)
+        emu.clear_requests()
+        later = [poller.latest(PROJECT, LOCATION, job, max_age=0) for job in jobs[:1]]
+        assert emu.count("tensorboards.batchRead") == 3, "one refresh: 60 series in 3 calls for 10 jobs"
+        assert emu.count("contexts.get") == 0
+        assert later[0] is not None and later[0].metrics.train_total_loss is not None
+        assert later[0].metrics.train_total_loss.step > readings[0].metrics.train_total_loss.step  # type: ignore[union-attr]
+
+
+def test_unchanged_values_keep_their_read_time(emu: Emulator) -> None:
+    with VertexClient(base_url=emu.url) as client:
+        (name,) = _create(client, 1)
+        emu.advance(30)
+        job = client.get_tuning_job(name)
+        poller = MetricsPoller(client)
+        first = poller.latest(PROJECT, LOCATION, job, max_age=0)
+        again = poller.latest(PROJECT, LOCATION, job, max_age=0)  # the emulator's clock did not move
+        assert first is not None and again is not None
+        assert again.read_at == first.read_at, "an unchanged reading must not rewrite status.readTime"
+        final = poller.final(PROJECT, LOCATION, job)
+        assert final is not None and final.read_at >= first.read_at
