@@ -11,6 +11,7 @@ import sys
 CHECKS: list[list[str]] = [
     [sys.executable, "-m", "controller.cli", "crds", "--check"],
     [sys.executable, "-m", "controller.cli", "docs", "--check"],
+    [sys.executable, "manifests/generate.py", "--check"],
 ]
 
 

@@ -281,7 +281,8 @@ def error_from_response(
     if hint is not None:
         extra = hint(cls, status)
         if extra:
-            message = f"{message}. {extra}"
+            # Google's messages usually end with a full stop already; do not add a second one.
+            message = f"{message.rstrip('.')}. {extra}"
     scrubbed_details = json.loads(redact(json.dumps(details))) if details else []
     return cls(
         redact(message),
