@@ -34,21 +34,31 @@ def docs_operator_kubeconfig(control_plane: ControlPlane) -> Path:
 
 
 @pytest.fixture
-def readme_operator(
-    crds: ControlPlane, docs_operator_kubeconfig: Path, namespace: str, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    """The operator watching the test's namespace, with the emulator running jobs in a few seconds."""
+def docs_emulator() -> Iterator[Emulator]:
+    """The Google API emulator, running a tuning job in a few seconds."""
     config = EmulatorConfig(time_scale=50, pending_seconds=60, step_seconds=5, total_steps=30)
     with Emulator(config) as emulator:
-        operator = OperatorProcess(
-            docs_operator_kubeconfig,
-            emulator.url,
-            tmp_path / "operator.log",
-            project=DEMO_PROJECT,
-            namespaces=[namespace],
-            extra_args=FAST_OPERATOR_ARGS,
-        ).start()
-        try:
-            yield operator
-        finally:
-            operator.stop()
+        yield emulator
+
+
+@pytest.fixture
+def readme_operator(
+    crds: ControlPlane,
+    docs_operator_kubeconfig: Path,
+    docs_emulator: Emulator,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    """The operator watching the test's namespace, talking to the emulator."""
+    operator = OperatorProcess(
+        docs_operator_kubeconfig,
+        docs_emulator.url,
+        tmp_path / "operator.log",
+        project=DEMO_PROJECT,
+        namespaces=[namespace],
+        extra_args=FAST_OPERATOR_ARGS,
+    ).start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
