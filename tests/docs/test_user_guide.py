@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from readme_commands import ROOT, blocks_of, shell_commands
 
@@ -193,3 +194,62 @@ def test_credentials_patches_apply_to_the_charts_objects(
         control_plane.kubectl(
             "delete", "secret", "vertexops-google-key", "-n", "vertexops-system", "--ignore-not-found"
         )
+
+
+def _quoted(page: Path, needle: str) -> str:
+    """The one `text` block of `page` that contains `needle`."""
+    found = [b for b in blocks_of(page.read_text(), "text") if needle in b]
+    assert len(found) == 1, f"{page.name}: expected one quoted block with {needle!r}, found {len(found)}"
+    return found[0].strip()
+
+
+def test_troubleshooting_quotes_the_operators_real_messages(
+    api_client: k8s.ApiClient, readme_operator: OperatorProcess, docs_emulator: Emulator, namespace: str
+) -> None:
+    """The PermissionDenied and InvalidSpec messages on the page are word for word what the operator writes
+    (the page's jobs run in project my-project, as these do)."""
+    custom = k8s.CustomObjectsApi(api_client)
+    event_line = _quoted(TROUBLESHOOTING, "Warning  PermissionDenied")
+    permission_message = event_line.split("  vertexops  ", 1)[1]
+    invalid_message = _quoted(TROUBLESHOOTING, "INVALID_ARGUMENT")
+
+    docs_emulator.add_fault("permission_denied", "tuningJobs.create")
+    refused = _tuning_job("no-rights")
+    refused["spec"]["projectID"] = "my-project"
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", refused)
+    _wait(
+        "Stalled=True PermissionDenied",
+        lambda: _condition(_get(custom, namespace, "no-rights"), "Stalled").get("status") == "True",
+        detail=readme_operator.log_tail,
+    )
+    stalled = _condition(_get(custom, namespace, "no-rights"), "Stalled")
+    assert (stalled["reason"], stalled["message"]) == ("PermissionDenied", permission_message)
+    docs_emulator.clear_faults()
+
+    rejected = _tuning_job("bad-adapter")
+    rejected["spec"]["projectID"] = "my-project"
+    rejected["spec"]["supervisedTuningSpec"]["hyperParameters"] = {"adapterSize": "ADAPTER_SIZE_THIRTY_TWO"}
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", rejected)
+    seen: list[dict[str, Any]] = []
+
+    def invalid_spec_reported() -> bool:
+        conditions = [_condition(_get(custom, namespace, "bad-adapter"), t) for t in ("Stalled", "Synced")]
+        seen[:] = conditions
+        return any(c.get("reason") == "InvalidSpec" for c in conditions)
+
+    _wait("reason InvalidSpec", invalid_spec_reported, detail=lambda: str(seen))
+    assert invalid_message in {c.get("message") for c in seen}
+
+
+def test_troubleshooting_quotes_the_api_servers_immutability_message(
+    crds: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    quoted = _quoted(TROUBLESHOOTING, "is immutable")
+    sample = yaml.safe_load((ROOT / "controller" / "samples" / "tuningjob.yaml").read_text())
+    crds.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(sample))
+    sample["spec"]["baseModel"] = "gemini-2.5-pro"
+    sample["spec"]["supervisedTuningSpec"]["hyperParameters"]["epochCount"] = 4
+    result = crds.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(sample), check=False)
+    assert result.returncode != 0
+    got = [line.rstrip() for line in result.stderr.strip().splitlines()]
+    assert got == quoted.splitlines()
