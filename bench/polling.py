@@ -1,0 +1,199 @@
+"""Polling cost: running jobs followed for one simulated hour, against a get-per-job-per-minute baseline.
+
+The emulator runs `scale` times faster than real time and the operator's intervals are divided by the same
+factor, so the operator behaves as over one real hour. Google calls come from the emulator's request log;
+API-server writes from the kube-apiserver's own `apiserver_request_total`. The same measurement with half
+the jobs, and with one location, shows what the calls grow with.
+
+The baseline is a plain loop in this process: every simulated minute, one `tuningJobs.get` per job. Its
+call count does not depend on how fast it runs, so it runs at ten times the scale to save time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.emulator_process import EmulatorProcess
+from bench.env import BenchEnv, StateWatcher, operator_metric, operator_pid, tuning_job
+from bench.figures import RunResult
+from bench.procstat import cpu_seconds
+
+LOCATIONS = ("us-central1", "europe-west4", "us-east4", "asia-northeast1", "europe-west1", "us-west1")
+SIM_HOUR = 3600.0
+STATE_METHODS = ("tuningJobs.list", "tuningJobs.get")
+
+
+@dataclass(frozen=True)
+class Measured:
+    jobs: int
+    locations: int
+    google: Counter[str]
+    writes: Counter[str]
+    reconciles: float
+    cpu_seconds: float
+    baseline_calls: int
+
+
+def run(env: BenchEnv, jobs: int, locations: int, scale: float, workdir: Path) -> RunResult:
+    if not 1 <= locations <= len(LOCATIONS):
+        raise ValueError(f"--poll-locations must be between 1 and {len(LOCATIONS)}, got {locations}")
+    result = RunResult("polling")
+    main = _measure(env, jobs, locations, scale, workdir, with_baseline=True)
+    half = _measure(env, max(1, jobs // 2), locations, scale, workdir, with_baseline=False)
+    single = _measure(env, jobs, 1, scale, workdir, with_baseline=False) if locations > 1 else None
+
+    op_total = sum(main.google.values())
+    op_state = sum(main.google[m] for m in STATE_METHODS)
+    per_job_hour = jobs  # the window is one simulated hour
+    result.add(
+        "google_calls",
+        f"{jobs} jobs, {locations} locations: Google calls per job-hour",
+        "calls",
+        op_total / per_job_hour,
+    )
+    result.add(
+        "state_calls", "of which job-state calls (tuningJobs.list/get)", "calls", op_state / per_job_hour
+    )
+    result.add(
+        "metrics_calls",
+        "of which training-metrics reads (4 calls each)",
+        "calls",
+        (op_total - op_state) / per_job_hour,
+    )
+    result.add(
+        "baseline_calls",
+        "baseline: one tuningJobs.get per job per minute",
+        "calls",
+        main.baseline_calls / per_job_hour,
+    )
+    result.add(
+        "ratio_state",
+        "baseline / operator, job-state calls",
+        "x",
+        main.baseline_calls / max(op_state, 1),
+        "target >= 20x",
+    )
+    result.add(
+        "ratio_all",
+        "baseline / operator, all calls (metrics included)",
+        "x",
+        main.baseline_calls / max(op_total, 1),
+        "the baseline reads no metrics",
+    )
+    result.add(
+        "list_calls_per_location_hour",
+        "tuningJobs.list per location-hour",
+        "calls",
+        main.google["tuningJobs.list"] / locations,
+        "one list per poll interval",
+    )
+    status_writes = main.writes["tuningjobs/status PATCH"]
+    result.add("status_writes", "API-server status patches per job-hour", "writes", status_writes / jobs)
+    result.add(
+        "all_writes",
+        "API-server writes per job-hour (status, events, ...)",
+        "writes",
+        sum(main.writes.values()) / jobs,
+    )
+    result.add("reconciles", "reconciles per job-hour", "reconciles", main.reconciles / jobs)
+    result.add("cpu_per_job_hour", "operator CPU seconds per job-hour", "s", main.cpu_seconds / jobs)
+    result.add(
+        "state_calls_half",
+        f"{half.jobs} jobs, {locations} locations: job-state calls per hour",
+        "calls",
+        sum(half.google[m] for m in STATE_METHODS),
+    )
+    result.add(
+        "state_calls_full", f"{jobs} jobs, {locations} locations: job-state calls per hour", "calls", op_state
+    )
+    result.add(
+        "growth_jobs",
+        f"job-state calls, {jobs} jobs / {half.jobs} jobs",
+        "x",
+        op_state / max(1, sum(half.google[m] for m in STATE_METHODS)),
+        "~1 when calls follow locations, 2 when they follow jobs",
+    )
+    if single is not None:
+        single_state = sum(single.google[m] for m in STATE_METHODS)
+        result.add(
+            "state_calls_single", f"{jobs} jobs, 1 location: job-state calls per hour", "calls", single_state
+        )
+        result.add(
+            "growth_locations",
+            f"job-state calls, {locations} locations / 1 location",
+            "x",
+            op_state / max(1, single_state),
+            f"~{locations} when calls follow locations",
+        )
+    result.samples["operator calls per job-hour"] = [op_total / jobs]
+    result.samples["operator job-state calls per job-hour"] = [op_state / jobs]
+    result.samples["baseline calls per job-hour"] = [main.baseline_calls / jobs]
+    result.notes.append(
+        f"time scale {scale:g}: one simulated hour took {SIM_HOUR / scale:.0f} s; operator flags "
+        f"--poll-min-seconds={15 / scale:g} --poll-max-seconds={300 / scale:g} "
+        f"--metrics-interval-seconds={120 / scale:g} --resync-seconds={600 / scale:g}"
+    )
+    return result
+
+
+def _measure(
+    env: BenchEnv, jobs: int, locations: int, scale: float, workdir: Path, *, with_baseline: bool
+) -> Measured:
+    where = LOCATIONS[:locations]
+    with EmulatorProcess(
+        workdir / f"emulator-poll-{jobs}-{locations}.log",
+        time_scale=scale,
+        pending_seconds=0,
+        step_seconds=60,  # 1000 steps of a minute: every job runs for the whole hour and beyond
+    ) as emulator:
+        namespace = env.new_namespace("poll")
+        flags = [
+            f"--poll-min-seconds={15 / scale}",
+            f"--poll-max-seconds={300 / scale}",
+            f"--metrics-interval-seconds={120 / scale}",
+            f"--resync-seconds={600 / scale}",
+        ]
+        operator = env.start_operator(namespace, emulator.url, flags, label="poll")
+        try:
+            bodies = [tuning_job(f"poll-{i:05d}", location=where[i % locations]) for i in range(jobs)]
+            with StateWatcher(env, namespace) as watcher:
+                env.create_jobs(namespace, bodies)
+                watcher.wait(lambda s: s == "JOB_STATE_RUNNING", jobs, 600, "jobs RUNNING")
+            emulator.clear_requests()
+            writes_before = env.apiserver_writes()
+            reconciles_before = operator_metric(operator, "vertexops_reconcile_total")
+            cpu_before = cpu_seconds(operator_pid(operator))
+            time.sleep(SIM_HOUR / scale)
+            cpu = cpu_seconds(operator_pid(operator)) - cpu_before
+            google = emulator.counts()
+            writes = env.apiserver_writes() - writes_before
+            reconciles = operator_metric(operator, "vertexops_reconcile_total") - reconciles_before
+        finally:
+            operator.stop()
+        baseline = 0
+        if with_baseline:
+            names = [obj["status"]["name"] for obj in env.list_jobs(namespace)]
+            baseline = _baseline(emulator, names, scale * 10)
+    return Measured(jobs, locations, google, writes, reconciles, cpu, baseline)
+
+
+def _baseline(emulator: EmulatorProcess, names: list[str], scale: float) -> int:
+    """One `tuningJobs.get` per job at the start of every simulated minute, for a simulated hour."""
+    emulator.set_time_scale(scale)
+    before = emulator.counts()["tuningJobs.get"]
+    start = emulator.now()
+    calls = 0
+    for minute in range(60):
+        for name in names:
+            emulator.get_job(name)
+            calls += 1
+        wait = (start + (minute + 1) * 60 - emulator.now()) / scale
+        if wait > 0:
+            time.sleep(wait)
+    served = emulator.counts()["tuningJobs.get"] - before
+    if served != calls:
+        raise RuntimeError(f"baseline: sent {calls} gets but the emulator logged {served}")
+    return calls
