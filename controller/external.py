@@ -40,7 +40,7 @@ class Observation:
     `status` holds the backend's own status fields (camelCase, as in the CRD); a key mapped to None is
     removed from status. `outputs` are the names other workloads need (model, endpoint), written to the
     ConfigMap of spec.publish once the phase is SUCCEEDED. `poll_after` is when the backend wants to look
-    again (None: not until something changes).
+    again (None: not until something changes). `train_loss` and `validation_loss` feed the loss metrics.
     """
 
     exists: bool
@@ -52,6 +52,9 @@ class Observation:
     ready: bool = False
     outputs: dict[str, str] = field(default_factory=dict)
     poll_after: float | None = None
+    # The latest training and validation loss, exported as Prometheus gauges per resource when known.
+    train_loss: float | None = None
+    validation_loss: float | None = None
 
 
 class SpecError(Exception):

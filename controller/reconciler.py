@@ -136,7 +136,7 @@ class Reconciler:
         new_status = self._status_from(obj, status, observation, extra)
         self._report_transition(obj, status, observation)
         self._write_status(obj, status, new_status)
-        self._export_metrics(obj, new_status)
+        self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)
 
     def _create(self, obj: JsonObject, status: JsonObject) -> Observation | None:
@@ -449,14 +449,13 @@ class Reconciler:
         text = observation.message or f"{self.backend.noun} is {new_state}"
         self.events.record(obj, event_type, observation.reason, text)  # type: ignore[arg-type]
 
-    def _export_metrics(self, obj: JsonObject, status: JsonObject) -> None:
+    def _export_metrics(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         if status.get("state"):
             self.metrics.set_job_state(self.kind, namespace, name, status["state"])
-        latest = status.get("latestMetrics") or {}
-        if "trainTotalLoss" in latest or "evalTotalLoss" in latest:
+        if observation.train_loss is not None or observation.validation_loss is not None:
             self.metrics.set_losses(
-                self.kind, namespace, name, latest.get("trainTotalLoss"), latest.get("evalTotalLoss")
+                self.kind, namespace, name, observation.train_loss, observation.validation_loss
             )
 
     # -- paths ---------------------------------------------------------------------------------------------

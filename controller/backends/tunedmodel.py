@@ -29,12 +29,12 @@ from controller.api.conditions import Reason
 from controller.api.tunedmodel import MAX_SNAPSHOTS, TunedModel
 from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import ObjectReader, read_secret_key
+from controller.backends.test_prompts import answer_prompts
 from controller.backends.training_data import training_examples
 from controller.external import JsonObject, Observation, Phase, SpecError
 from controller.google.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
-    GoogleAPIError,
     NotFoundError,
 )
 from controller.google.gemini import GeminiClient
@@ -164,20 +164,11 @@ class TunedModelBackend:
         resource = _resource(obj)
         client = self._client(obj, resource)
         model = observation.outputs.get("model") or _model_name(resource)
-        results: list[JsonObject] = []
-        for prompt in resource.spec.test_prompts or []:
-            result: JsonObject = {"prompt": prompt.prompt}
-            config = prompt.generation_config.to_k8s() if prompt.generation_config else None
-            try:
-                answer = client.generate_content(model, prompt.prompt, generation_config=config)
-                result["responseText"] = answer.text
-                if answer.candidates and answer.candidates[0].finish_reason:
-                    result["finishReason"] = answer.candidates[0].finish_reason
-            except GoogleAPIError as err:
-                result["error"] = err.message
-            result["time"] = format_timestamp(self._now())
-            results.append(result)
-        return results
+        return answer_prompts(
+            obj["spec"].get("testPrompts") or [],
+            lambda text, config: client.generate_content(model, text, generation_config=config),
+            self._now,
+        )
 
     def forget(self, obj: JsonObject) -> None:
         uid = _uid(obj)
@@ -253,6 +244,7 @@ class TunedModelBackend:
             ready=ready,
             outputs={"model": remote.name} if ready else {},
             poll_after=poll_after,
+            train_loss=_latest_loss(fields),
         )
 
     def _interval(self, remote: GeminiTunedModel) -> float:
@@ -403,3 +395,10 @@ def _namespace(obj: JsonObject) -> str:
 
 def _ts(value: datetime | None) -> str | None:
     return format_timestamp(value) if value else None
+
+
+def _latest_loss(fields: JsonObject) -> float | None:
+    """The mean loss of the newest snapshot: the Gemini API reports no separate validation loss."""
+    snapshots = fields.get("snapshots") or []
+    loss = snapshots[-1].get("meanLoss") if snapshots else None
+    return float(loss) if isinstance(loss, int | float) else None

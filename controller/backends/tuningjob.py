@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from controller.api.base import format_timestamp
 from controller.api.conditions import Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.test_prompts import answer_prompts
 from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import JsonObject, Observation, Phase, SpecError
@@ -142,21 +143,11 @@ class TuningJobBackend:
 
     def run_test_prompts(self, obj: JsonObject, observation: Observation) -> list[JsonObject]:
         endpoint = observation.outputs.get("endpoint", "")
-        results: list[JsonObject] = []
-        for prompt in obj["spec"].get("testPrompts") or []:
-            result: JsonObject = {"prompt": prompt["prompt"]}
-            try:
-                answer = self.client.generate_content(
-                    endpoint, prompt["prompt"], generation_config=prompt.get("generationConfig")
-                )
-                result["responseText"] = answer.text
-                if answer.candidates and answer.candidates[0].finish_reason:
-                    result["finishReason"] = answer.candidates[0].finish_reason
-            except GoogleAPIError as err:
-                result["error"] = err.message
-            result["time"] = format_timestamp(self._now())
-            results.append(result)
-        return results
+        return answer_prompts(
+            obj["spec"].get("testPrompts") or [],
+            lambda text, config: self.client.generate_content(endpoint, text, generation_config=config),
+            self._now,
+        )
 
     def forget(self, obj: JsonObject) -> None:
         uid = obj["metadata"]["uid"]
@@ -229,6 +220,8 @@ class TuningJobBackend:
             ready=ready,
             outputs={"tuningJob": job.name, "model": model, "endpoint": endpoint} if ready else {},
             poll_after=poll_after,
+            train_loss=(fields.get("latestMetrics") or {}).get("trainTotalLoss"),
+            validation_loss=(fields.get("latestMetrics") or {}).get("evalTotalLoss"),
         )
 
     def _from_status(self, status: JsonObject) -> Observation:
@@ -252,6 +245,8 @@ class TuningJobBackend:
             }
             if ready
             else {},
+            train_loss=(status.get("latestMetrics") or {}).get("trainTotalLoss"),
+            validation_loss=(status.get("latestMetrics") or {}).get("evalTotalLoss"),
         )
 
     def _read_metrics(

@@ -54,7 +54,7 @@ def test_tuned_model_goes_to_ready_with_progress_and_snapshots_seen_on_the_way(
     start_operator: OperatorFactory,
 ) -> None:
     emulator.set_time_scale(2)  # 8 steps of 2 simulated seconds: about 8 s of real time
-    start_operator()
+    operator = start_operator()
     manifest = tuned_model(
         "number-doubler",
         description="Doubles numbers.",
@@ -108,6 +108,12 @@ def test_tuned_model_goes_to_ready_with_progress_and_snapshots_seen_on_the_way(
     assert "error" not in status
     assert [r["prompt"] for r in status["testPromptResults"]] == ["21 + 21", "5 + 5"]
     assert all(r.get("responseText") and not r.get("error") for r in status["testPromptResults"])
+    # The newest snapshot's loss is exported per resource.
+    loss_line = (
+        f'vertexops_tuning_train_loss{{kind="TunedModel",name="number-doubler",namespace="{namespace}"}}'
+    )
+    exported = [line for line in operator.metrics().splitlines() if line.startswith(loss_line)]
+    assert exported and float(exported[0].rsplit(" ", 1)[1]) == status["snapshots"][-1]["meanLoss"]
     for type_, expected in (
         ("Ready", "True"),
         ("Reconciling", "False"),

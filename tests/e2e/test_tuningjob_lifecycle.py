@@ -30,7 +30,7 @@ def test_tuning_job_goes_from_apply_to_ready_with_everything_in_status(
     emulator: Emulator,
     start_operator: OperatorFactory,
 ) -> None:
-    start_operator()
+    operator = start_operator()
     manifest = tuning_job(
         "support-bot",
         testPrompts=[
@@ -98,6 +98,16 @@ def test_tuning_job_goes_from_apply_to_ready_with_everything_in_status(
     assert len(_jobs_for(emulator, created["metadata"]["uid"])) == 1
     # The model answered through its endpoint.
     assert emulator.count("endpoints.generateContent") == 2
+
+    # Prometheus sees the state and the latest losses of this resource.
+    labels = f'{{kind="TuningJob",name="support-bot",namespace="{namespace}"}}'
+    scraped = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in operator.metrics().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert scraped[f"vertexops_tuning_train_loss{labels}"] == metrics["trainTotalLoss"]
+    assert scraped[f"vertexops_tuning_validation_loss{labels}"] == metrics["evalTotalLoss"]
 
     reasons = [e["reason"] for e in resources.events("support-bot")]
     assert "Created" in reasons and "JobSucceeded" in reasons and "Published" in reasons
