@@ -321,6 +321,25 @@ CONDITION_TYPE_DOCS: dict[str, str] = {
 }
 
 
+# How the four conditions combine in the situations a user meets, as the reconciler sets them.
+CONDITION_STATES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("being created", "False (`Creating`)", "True", "False", "unchanged"),
+    ("queued or running", "False", "True", "False", "True"),
+    ("succeeded: model and endpoint ready", "True", "False", "False", "True"),
+    ("failed, cancelled or expired", "False", "False", "True", "True"),
+    ("refused by Google (permission denied, invalid spec)", "False", "False", "True", "False"),
+    (
+        "refused by the operator before calling Google (missing Secret or ConfigMap, no project)",
+        "False",
+        "False",
+        "True",
+        "True",
+    ),
+    ("Google unreachable or rate limiting", "unchanged", "unchanged", "unchanged", "False (`APIError`)"),
+    ("being deleted, waiting for the job to stop", "False (`Deleting`)", "True", "False", "True"),
+)
+
+
 def conditions_page() -> str:
     from controller.api.conditions import REASONS, ConditionType, Reason  # noqa: PLC0415
 
@@ -351,6 +370,14 @@ def conditions_page() -> str:
         "|---|---|",
     ]
     lines += [f"| `{t.value}` | {_cell(CONDITION_TYPE_DOCS[t.value])} |" for t in ConditionType]
+    lines += [
+        "",
+        "How they combine:",
+        "",
+        "| situation | Ready | Reconciling | Stalled | Synced |",
+        "|---|---|---|---|---|",
+        *[f"| {' | '.join(row)} |" for row in CONDITION_STATES],
+    ]
     lines += [
         "",
         "A condition whose `observedGeneration` is lower than `metadata.generation` describes an older "

@@ -23,7 +23,7 @@ from kubernetes import client as k8s
 from readme_commands import README, ROOT, blocks_of, shell_commands
 
 from controller import config as operator_config
-from controller import manager_cli
+from controller import docgen, manager_cli
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.operator import OperatorProcess
 
@@ -297,6 +297,17 @@ def _conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
 
 
+def _condition_row(status: dict[str, Any]) -> tuple[str, ...]:
+    """Ready, Reconciling, Stalled, Synced statuses, as the table in docs/conditions.md lists them."""
+    found = _conditions(status)
+    return tuple(found[t][0] for t in ("Ready", "Reconciling", "Stalled", "Synced"))
+
+
+def _documented_row(situation: str) -> tuple[str, ...]:
+    row = next(r for r in docgen.CONDITION_STATES if r[0].startswith(situation))
+    return tuple(cell.split(" ", 1)[0] for cell in row[1:])
+
+
 def test_first_tuning_job_walkthrough(
     control_plane: ControlPlane, readme_operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> None:
@@ -321,6 +332,7 @@ def test_first_tuning_job_walkthrough(
     obj = yaml.safe_load(_run("kubectl get tj support-assistant -o yaml", control_plane, extra=ns))
     status, readme_status = obj["status"], _readme_status()
     assert _conditions(status) == _conditions(readme_status)
+    assert _condition_row(status) == _documented_row("succeeded")
     assert set(status) == set(readme_status), "status fields differ from the README's example"
     for part in ("latestMetrics", "tunedModel", "tuningDataStats"):
         assert set(status[part]) == set(readme_status[part]), f"status.{part} differs from the README's"

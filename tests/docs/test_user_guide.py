@@ -18,6 +18,7 @@ import yaml
 from kubernetes import client as k8s
 from readme_commands import ROOT, blocks_of, shell_commands
 
+from controller import docgen
 from controller.api.resource import GROUP, VERSION
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.operator import OperatorProcess
@@ -217,13 +218,20 @@ def test_troubleshooting_quotes_the_operators_real_messages(
     refused = _tuning_job("no-rights")
     refused["spec"]["projectID"] = "my-project"
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", refused)
-    _wait(
-        "Stalled=True PermissionDenied",
-        lambda: _condition(_get(custom, namespace, "no-rights"), "Stalled").get("status") == "True",
-        detail=readme_operator.log_tail,
-    )
-    stalled = _condition(_get(custom, namespace, "no-rights"), "Stalled")
+    # The operator tries a refused create again from time to time, so the conditions are read from the one
+    # snapshot in which it reported the refusal.
+    snapshot: dict[str, Any] = {}
+
+    def stalled_seen() -> bool:
+        snapshot.update(_get(custom, namespace, "no-rights") or {})
+        return _condition(snapshot, "Stalled").get("status") == "True"
+
+    _wait("Stalled=True PermissionDenied", stalled_seen, detail=readme_operator.log_tail)
+    stalled = _condition(snapshot, "Stalled")
     assert (stalled["reason"], stalled["message"]) == ("PermissionDenied", permission_message)
+    refused_row = next(r for r in docgen.CONDITION_STATES if r[0].startswith("refused by Google"))
+    observed = tuple(_condition(snapshot, t)["status"] for t in ("Ready", "Reconciling", "Stalled", "Synced"))
+    assert observed == refused_row[1:], "docs/conditions.md describes this situation differently"
     docs_emulator.clear_faults()
 
     rejected = _tuning_job("bad-adapter")
