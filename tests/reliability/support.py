@@ -310,3 +310,18 @@ class Sampler:
             if seen_name == name and state and (not out or out[-1] != state):
                 out.append(state)
         return out
+
+
+def vanish(emulator: Emulator, job_name: str) -> None:
+    """Remove a job from the emulator as if it had been deleted on Google's side.
+
+    Vertex offers no delete call for tuning jobs, so the emulator has none either; a job can still
+    disappear (its project deleted or restored from backup). This reaches into the emulator's store, under
+    its lock, to produce exactly that.
+    """
+    vertex = emulator.state.vertex
+    job_id = job_name.rsplit("/", 1)[-1]
+    with vertex._lock:
+        job = vertex._by_id.pop(job_id)
+        vertex._by_parent[(job.project, job.location)].remove(job)
+        vertex._by_endpoint.pop(job.endpoint_id, None)
