@@ -31,6 +31,7 @@ from controller.runtime.log import setup_logging
 from controller.runtime.manager import Manager
 from controller.runtime.mapping import map_to_owner
 from controller.runtime.metrics import Metrics
+from controller.runtime.predicates import ignore_status_only_updates
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         metrics=metrics,
         settings=cfg.reconciler,
     )
-    manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs)
+    manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
     manager.watch(
         CONFIGMAPS,
         kind=TUNING_JOB.kind,
@@ -123,7 +124,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         metrics=metrics,
         settings=cfg.reconciler,
     )
-    manager.add_controller(TUNED_MODEL.kind, TUNEDMODELS, tuned_models)
+    manager.add_controller(TUNED_MODEL.kind, TUNEDMODELS, tuned_models, predicate=ignore_status_only_updates)
     return manager
 
 

@@ -21,9 +21,11 @@ from kubernetes import client as k8s
 from controller import rbac
 from controller.testenv.controlplane import ControlPlane, die_with_parent, free_port
 
-OPERATOR_NAMESPACE = "vertexops-system"
-OPERATOR_SERVICE_ACCOUNT = "vertexops"
-OPERATOR_ROLE = "vertexops-operator"
+# An identity of its own, apart from the chart's `vertexops-system/vertexops`: tests install and uninstall the
+# chart on the same control plane, and uninstalling must not revoke the token of an operator started here.
+OPERATOR_NAMESPACE = "vertexops-local"
+OPERATOR_SERVICE_ACCOUNT = "vertexops-local"
+OPERATOR_ROLE = "vertexops-local-operator"
 
 
 def grant_operator_rights(control_plane: ControlPlane, namespace: str = OPERATOR_NAMESPACE) -> Path:
