@@ -39,6 +39,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(SCENARIOS)}")
     p.add_argument("--quick", action="store_true", help="small sizes and one run (CI); sizes given win")
     p.add_argument("--repeat", type=int, default=None, help="runs per scenario; figures are medians (3)")
+    p.add_argument(
+        "--repeat-of",
+        action="append",
+        default=[],
+        metavar="SCENARIO=N",
+        help="runs for one scenario, overriding --repeat (repeatable), e.g. polling=1",
+    )
     p.add_argument("--output", type=Path, default=HERE, help="directory for RESULTS.md and the charts")
     p.add_argument("--note", default="", help="a sentence for the header, e.g. what else ran meanwhile")
     p.add_argument("--threads", type=int, default=8, help="client threads that apply objects (8)")
@@ -76,6 +83,18 @@ def resolve_sizes(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def repeats(args: argparse.Namespace) -> dict[str, int]:
+    counts = dict.fromkeys(SCENARIOS, args.repeat)
+    for item in args.repeat_of:
+        scenario, sep, number = item.partition("=")
+        if not sep or scenario not in SCENARIOS or not number.isdigit() or int(number) < 1:
+            raise SystemExit(
+                f"--repeat-of: expected SCENARIO=N with N >= 1 and SCENARIO in {SCENARIOS}, got {item!r}"
+            )
+        counts[scenario] = int(number)
+    return counts
+
+
 def selected(args: argparse.Namespace) -> list[str]:
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -107,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (from CI or `timeout`) unwinds like Ctrl-C, so the control plane and operators are stopped.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     chosen = selected(args)
+    runs_of = repeats(args)
     args.output.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     results: dict[str, list[RunResult]] = {}
@@ -119,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_one = runners(args, env, workdir)
             for scenario in chosen:
                 results[scenario] = []
-                for index in range(args.repeat):
-                    _say(f"{scenario}: run {index + 1} of {args.repeat}")
+                for index in range(runs_of[scenario]):
+                    _say(f"{scenario}: run {index + 1} of {runs_of[scenario]}")
                     begun = time.monotonic()
                     try:
                         results[scenario].append(run_one[scenario]())
@@ -136,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python": platform.python_version(),
             "kubernetes": kubernetes_version,
         },
-        args={k: v for k, v in vars(args).items() if k not in ("output", "only", "note")},
+        args={k: v for k, v in vars(args).items() if k not in ("output", "only", "note", "repeat_of")}
+        | {f"repeat[{s}]": n for s, n in runs_of.items() if n != args.repeat and s in chosen},
         note=args.note,
         quick=args.quick,
         results=results,

@@ -27,7 +27,8 @@ EXPECTED: dict[str, set[str]] = {
     },
     "polling": {
         "google_calls", "state_calls", "metrics_calls", "baseline_calls", "ratio_state", "ratio_all",
-        "list_calls_per_location_hour", "status_writes", "all_writes", "reconciles", "cpu_per_job_hour",
+        "list_calls_per_location_hour", "status_writes", "all_writes", "reconciles", "queue_wait_sim",
+        "cpu_per_job_hour",
         "state_calls_half", "state_calls_full", "growth_jobs", "state_calls_single", "growth_locations",
     },
     "memory": {"idle_rss", "loaded_rss", "bytes_per_object", "sync_seconds", "running"},
