@@ -26,7 +26,9 @@ LOCATION = "us-central1"
 
 def run(env: BenchEnv, jobs: int, workdir: Path, timeout: float = 900.0) -> RunResult:
     result = RunResult("burst")
+    before = env.apiserver_requests()
     floor_total = _floor(env, jobs)
+    floor_requests = _our_requests(env.apiserver_requests() - before)
     # Scale 1 and no PENDING phase: the emulator's clock is the wall clock and a job runs at once, so the
     # measurement is of the operator and the API server, not of simulated Vertex queues.
     with EmulatorProcess(workdir / "emulator-burst.log", pending_seconds=0, step_seconds=60) as emulator:
@@ -35,12 +37,14 @@ def run(env: BenchEnv, jobs: int, workdir: Path, timeout: float = 900.0) -> RunR
         try:
             bodies = [tuning_job(f"burst-{i:05d}") for i in range(jobs)]
             with StateWatcher(env, namespace) as watcher:
+                requests_before = env.apiserver_requests()
                 cpu_before = cpu_seconds(operator_pid(operator))
                 started = time.time()
                 applied = env.create_jobs(namespace, bodies)
                 watcher.wait(lambda s: s == RUNNING, jobs, timeout, "TuningJobs RUNNING")
                 running = {name: watcher.first_seen(name, RUNNING) for name in applied}
                 cpu = cpu_seconds(operator_pid(operator)) - cpu_before
+                requests = _our_requests(env.apiserver_requests() - requests_before)
             clock_offset = emulator.now() - time.time()  # ~0 at scale 1; corrects any start-up skew
             remote = emulator.list_jobs(PROJECT, LOCATION)
         finally:
@@ -63,6 +67,19 @@ def run(env: BenchEnv, jobs: int, workdir: Path, timeout: float = 900.0) -> RunR
     result.add("operator_total", f"{jobs} jobs: first apply -> last RUNNING", "s", operator_total)
     result.add("floor_total", f"floor: bare client, {jobs} creates + {jobs} status patches", "s", floor_total)
     result.add("ratio", "operator total / floor", "x", operator_total / floor_total, "target <= 2x the floor")
+    result.add(
+        "requests_per_job",
+        "API-server requests per resource, apply + operator",
+        "requests",
+        sum(requests.values()) / jobs,
+        "; ".join(f"{k} {v / jobs:.2g}" for k, v in sorted(requests.items())),
+    )
+    result.add(
+        "floor_requests_per_job",
+        "API-server requests per resource, floor",
+        "requests",
+        sum(floor_requests.values()) / jobs,
+    )
     result.add("cpu_per_job", "operator CPU seconds per job, apply -> RUNNING", "s", cpu / jobs)
     result.add("creates", "Vertex create calls", "calls", len(remote), f"= {jobs} resources")
     result.add(
@@ -84,6 +101,11 @@ def _floor(env: BenchEnv, jobs: int) -> float:
     started = time.time()
     env.parallel(bodies, create_and_patch)
     return time.time() - started
+
+
+def _our_requests(counts: Counter[str]) -> Counter[str]:
+    """The requests about TuningJobs and their Events: what the burst causes, not the server's own."""
+    return Counter({k: v for k, v in counts.items() if k.startswith(("tuningjobs", "events ")) and v > 0})
 
 
 def _unix(timestamp: str) -> float:

@@ -119,6 +119,10 @@ class BenchEnv:
 
     def apiserver_writes(self) -> Counter[str]:
         """Write requests the API server has served, keyed `resource[/subresource] VERB`, from /metrics."""
+        return Counter({k: v for k, v in self.apiserver_requests().items() if k.split()[-1] in WRITE_VERBS})
+
+    def apiserver_requests(self) -> Counter[str]:
+        """Every request the API server has served, keyed `resource[/subresource] VERB`, from /metrics."""
         certs = self.control_plane.certs
         assert certs is not None
         tls = ssl.create_default_context(cafile=str(certs.serving_ca.cert))
@@ -133,8 +137,6 @@ class BenchEnv:
                 part.split("=", 1) for part in labels_text.removeprefix("apiserver_request_total{").split(",")
             )
             labels = {k: v.strip('"') for k, v in labels.items()}
-            if labels.get("verb") not in WRITE_VERBS:
-                continue
             resource = labels.get("resource", "")
             if labels.get("subresource"):
                 resource += "/" + labels["subresource"]
@@ -179,19 +181,26 @@ def operator_metric(operator: OperatorProcess, name: str) -> float:
     return total
 
 
-def wait_settled(operator: OperatorProcess, quiet_seconds: float = 3.0, timeout: float = 900.0) -> None:
-    """Wait until the work queue is empty and no reconcile has finished for `quiet_seconds`."""
+def wait_settled(
+    operator: OperatorProcess, quiet_seconds: float = 3.0, timeout: float = 900.0, *, polling: bool = False
+) -> None:
+    """Wait until the operator has worked through what it was given.
+
+    Without `polling`: the work queue is empty and no reconcile has finished for `quiet_seconds`. With it
+    (running jobs are polled all the time, so reconciles never stop): the queue has stayed empty for
+    `quiet_seconds`, that is, no key is waiting for a worker.
+    """
     deadline = time.monotonic() + timeout
     last = -1.0
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         done = operator_metric(operator, "vertexops_reconcile_total")
         depth = operator_metric(operator, "vertexops_workqueue_depth")
-        if done != last or depth > 0:
-            last = done
+        if depth > 0 or (done != last and not polling):
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return
+        last = done
         time.sleep(0.5)
     raise TimeoutError(f"the operator did not settle within {timeout:.0f}s")
 

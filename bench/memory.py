@@ -55,7 +55,7 @@ def run(env: BenchEnv, objects: int, workdir: Path) -> RunResult:
     synced = time.monotonic() - started
     with StateWatcher(env, prepared.namespace) as watcher:
         watcher.wait(lambda s: s != "", objects, 900, "objects with a state")
-    wait_settled(operator, quiet_seconds=5)
+    wait_settled(operator, quiet_seconds=5, polling=True)
     loaded = rss_bytes(operator_pid(operator))
     operator.stop()
 

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED: dict[str, set[str]] = {
     "burst": {
         "create_p50", "create_p95", "create_p99", "running_p50", "running_p95", "running_p99",
-        "operator_total", "floor_total", "ratio", "cpu_per_job", "creates", "duplicates",
+        "operator_total", "floor_total", "ratio", "requests_per_job", "floor_requests_per_job", "cpu_per_job",
+        "creates", "duplicates",
     },
     "polling": {
         "google_calls", "state_calls", "metrics_calls", "baseline_calls", "ratio_state", "ratio_all",
@@ -40,7 +41,15 @@ EXPECTED: dict[str, set[str]] = {
 
 # Figures that count things which must have happened at least once in any run.
 POSITIVE = {
-    "burst": ("creates", "operator_total", "floor_total", "running_p50", "cpu_per_job"),
+    "burst": (
+        "creates",
+        "operator_total",
+        "floor_total",
+        "running_p50",
+        "cpu_per_job",
+        "requests_per_job",
+        "floor_requests_per_job",
+    ),
     "polling": ("google_calls", "state_calls", "baseline_calls", "status_writes", "reconciles"),
     "memory": ("idle_rss", "loaded_rss", "running"),
     "restart": ("fresh_seconds", "create_calls", "jobs_found"),
@@ -94,6 +103,10 @@ def test_values_are_sane(quick_run: Path) -> None:
     burst = scenarios["burst"][0]
     assert burst["duplicates"]["value"] == 0
     assert burst["creates"]["value"] == 20  # one create per applied resource, the quick burst size
+    # The floor is a create and a status patch per object; the operator cannot do with fewer than the
+    # user's create, its intent write and its result write.
+    assert burst["floor_requests_per_job"]["value"] >= 2
+    assert burst["requests_per_job"]["value"] >= 3
     restart = scenarios["restart"][0]
     assert restart["duplicates"]["value"] == 0
     assert restart["create_calls"]["value"] == restart["jobs_found"]["value"] == 20
