@@ -164,6 +164,7 @@ def wait_all(
     *,
     timeout: float,
     what: str,
+    plural: str = "tuningjobs",
 ) -> dict[str, dict[str, Any]]:
     """Poll until every named resource satisfies `predicate`; fail naming the ones that did not."""
     wanted = set(names)
@@ -172,7 +173,9 @@ def wait_all(
     while True:
         with contextlib.suppress(k8s.ApiException):
             latest = {
-                o["metadata"]["name"]: o for o in list_objects(resources) if o["metadata"]["name"] in wanted
+                o["metadata"]["name"]: o
+                for o in list_objects(resources, plural)
+                if o["metadata"]["name"] in wanted
             }
         missing = sorted(n for n in wanted if n not in latest or not predicate(latest[n]))
         if not missing:
