@@ -117,12 +117,17 @@ def bar_chart(title: str, unit: str, bars: Sequence[tuple[str, float]]) -> str:
         .replace(f"0 0 {WIDTH} {HEIGHT}", f"0 0 {WIDTH} {height}")
     )
     out[1] = f'<rect width="{WIDTH}" height="{height}" fill="white"/>'
+    bottom = TOP + row_h * len(bars)
+    for exponent in range(lo_exp, hi_exp + 1):
+        tick = 10.0**exponent
+        out.append(_line(label_w + width(tick), TOP, label_w + width(tick), bottom, "#ddd"))
+        out.append(_text(label_w + width(tick), bottom + 16, f"{tick:g}", "middle"))
     for index, (name, value) in enumerate(bars):
         top = TOP + index * row_h
         color = COLORS[index % len(COLORS)]
         out.append(_text(label_w - 10, top + 24, name, "end"))
         out.append(_box(label_w, top + 8, width(value), 26, color))
-        out.append(_text(label_w + width(value) + 6, top + 26, f"{value:,.1f}"))
+        out.append(_text(label_w + width(value) + 6, top + 26, f"{value:,.3g}"))
     out.append(_text(label_w + plot_w / 2, height - 20, f"{unit} (logarithmic scale)", "middle"))
     out.append("</svg>")
     return "\n".join(out) + "\n"
