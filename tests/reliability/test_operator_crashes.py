@@ -62,6 +62,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     uids: dict[str, str] = {}
     deleted: set[str] = set()
     trials: Counter[str] = Counter()
+    landed: Counter[str] = Counter()
     serial = 0
 
     def new_resource() -> str:
@@ -73,6 +74,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
 
     for trial in range(SCALE.crash_trials):
         kind = KINDS[trial % len(KINDS)]
+        name = target = ""
         if kind == "create":
             new_resource()
             new_resource()
@@ -93,6 +95,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
             time.sleep(rng.uniform(0.0, 1.0))
         trials[kind] += 1
         proc.kill()
+        # Where the kill landed: inside the create call (job not in status yet), or mid-deletion.
+        if kind == "create-call" and not (resources.get(name) or {}).get("status", {}).get("name"):
+            landed["inside the create call"] += 1
+        if kind == "delete" and resources.get(target) is not None:
+            landed["while the finalizer held"] += 1
         proc = operators.start(*CRASH_ARGS)
 
     kept = [n for n in uids if n not in deleted]
@@ -105,7 +112,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     )
     wait_gone(resources, deleted, timeout=120)
 
-    assert sum(trials.values()) >= 30 or SCALE.crash_trials < 30, trials
+    assert sum(trials.values()) == SCALE.crash_trials, trials
+    # The dangerous moments were really hit, not just aimed at.
+    if SCALE.crash_trials >= len(KINDS):
+        assert landed["inside the create call"] > 0 and landed["while the finalizer held"] > 0, landed
     assert duplicates(emulator) == {}, f"duplicate jobs (seed {seed}): {duplicates(emulator)}"
     remote = jobs_by_uid(emulator)
     for name in kept:
@@ -130,11 +140,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
         resources.delete(name)
     wait_gone(resources, kept, timeout=120)
     assert list_objects(resources) == []
-    _report(trials, seed, len(uids), len(deleted))
-
-
-def _report(trials: Counter[str], seed: int, created: int, deleted: int) -> None:
     print(
-        f"crash trials {sum(trials.values())} ({dict(trials)}), seed {seed}: {created} resources, "
-        f"{deleted} deleted with Cancel; 0 duplicates, 0 left running, 0 finalizers left"
+        f"crash trials {sum(trials.values())} ({dict(trials)}; kills landed {dict(landed)}), seed {seed}: "
+        f"{len(uids)} resources, {len(deleted)} deleted with Cancel; 0 duplicates, 0 left running, "
+        "0 finalizers left"
     )
