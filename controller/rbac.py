@@ -53,12 +53,15 @@ def cluster_role(name: str) -> dict[str, Any]:
     }
 
 
-def cluster_role_binding(name: str, service_account: str, namespace: str) -> dict[str, Any]:
+def cluster_role_binding(
+    role: str, service_account: str, namespace: str, name: str | None = None
+) -> dict[str, Any]:
+    """Bind the ClusterRole `role` to a ServiceAccount (the binding is named after the role by default)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "metadata": {"name": name or role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
     }
 

@@ -26,7 +26,7 @@ from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import JsonObject, Observation, Phase, SpecError
 from controller.google.errors import FailedPreconditionError, GoogleAPIError
-from controller.google.models_vertex import TuningJob, TuningMetrics
+from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
 
 log = logging.getLogger(__name__)
@@ -330,11 +330,7 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
         fields["tunedModel"] = {
             "model": job.tuned_model.model or None,
             "endpoint": job.tuned_model.endpoint or None,
-            "checkpoints": [
-                {"checkpointId": c.checkpoint_id, "epoch": c.epoch, "step": c.step, "endpoint": c.endpoint}
-                for c in job.tuned_model.checkpoints
-            ]
-            or None,
+            "checkpoints": [_checkpoint(c) for c in job.tuned_model.checkpoints] or None,
         }
         fields["tunedModel"] = {k: v for k, v in fields["tunedModel"].items() if v is not None}
     stats = job.tuning_data_stats.supervised_tuning_data_stats if job.tuning_data_stats else None
@@ -345,6 +341,18 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
             "totalBillableTokenCount": stats.total_billable_token_count,
             "tuningStepCount": stats.tuning_step_count,
         }
+    return fields
+
+
+def _checkpoint(checkpoint: TunedModelCheckpoint) -> JsonObject:
+    """A checkpoint as status shows it; an intermediate one has no endpoint, so none is written."""
+    fields: JsonObject = {
+        "checkpointId": checkpoint.checkpoint_id,
+        "epoch": checkpoint.epoch,
+        "step": checkpoint.step,
+    }
+    if checkpoint.endpoint:
+        fields["endpoint"] = checkpoint.endpoint
     return fields
 
 

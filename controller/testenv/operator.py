@@ -36,8 +36,11 @@ def grant_operator_rights(control_plane: ControlPlane, namespace: str = OPERATOR
         creators: tuple[Callable[[], object], ...] = (
             lambda: core.create_namespace({"metadata": {"name": namespace}}),
             lambda: rbac_api.create_cluster_role(rbac.cluster_role(OPERATOR_ROLE)),
+            # One binding per identity: a shared name would keep whichever namespace's account came first.
             lambda: rbac_api.create_cluster_role_binding(
-                rbac.cluster_role_binding(OPERATOR_ROLE, OPERATOR_SERVICE_ACCOUNT, namespace)
+                rbac.cluster_role_binding(
+                    OPERATOR_ROLE, OPERATOR_SERVICE_ACCOUNT, namespace, name=f"{OPERATOR_ROLE}-{namespace}"
+                )
             ),
             lambda: rbac_api.create_namespaced_role(
                 namespace, rbac.leader_election_role(OPERATOR_ROLE, namespace)
