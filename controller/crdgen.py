@@ -8,7 +8,6 @@ keys, fixed formatting) so that the check compares content, not formatting.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from controller.api.openapi import structural_schema
 from controller.api.resource import CATEGORY, GROUP, VERSION, ResourceInfo
 from controller.api.tunedmodel import TUNED_MODEL, TunedModelSpec, TunedModelStatus
 from controller.api.tuningjob import TUNING_JOB, TuningJobSpec, TuningJobStatus
+from controller.generated import stale
 
 DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent.parent / "crds"
 
@@ -117,20 +117,7 @@ def write(output_dir: Path) -> list[Path]:
 
 def stale_files(output_dir: Path) -> list[str]:
     """A unified diff per generated file that is missing or differs on disk; empty when all are current."""
-    problems = []
-    for name, expected in rendered_files().items():
-        path = output_dir / name
-        actual = path.read_text(encoding="utf-8") if path.exists() else ""
-        if actual != expected:
-            diff = difflib.unified_diff(
-                actual.splitlines(keepends=True),
-                expected.splitlines(keepends=True),
-                fromfile=f"{path} (committed)" if path.exists() else f"{path} (missing)",
-                tofile=f"{path} (generated)",
-                n=2,
-            )
-            problems.append("".join(diff))
-    return problems
+    return [diff for _path, diff in stale(rendered_files(), output_dir)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

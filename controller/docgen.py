@@ -14,13 +14,14 @@ a change to an immutable field at `kubectl apply`.
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from controller.generated import stale
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT_DIR = ROOT / "docs"
@@ -497,20 +498,7 @@ def rendered_pages() -> dict[str, str]:
 
 def stale_pages(output_dir: Path) -> list[tuple[Path, str]]:
     """(path, unified diff) of every generated page that is missing or differs on disk."""
-    problems = []
-    for name, expected in rendered_pages().items():
-        path = output_dir / name
-        actual = path.read_text(encoding="utf-8") if path.exists() else ""
-        if actual != expected:
-            diff = difflib.unified_diff(
-                actual.splitlines(keepends=True),
-                expected.splitlines(keepends=True),
-                fromfile=f"{path} (committed)" if path.exists() else f"{path} (missing)",
-                tofile=f"{path} (generated)",
-                n=1,
-            )
-            problems.append((path, "".join(diff)))
-    return problems
+    return stale(rendered_pages(), output_dir, context=1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
