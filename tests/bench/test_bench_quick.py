@@ -24,6 +24,7 @@ EXPECTED: dict[str, set[str]] = {
     "burst": {
         "create_p50", "create_p95", "create_p99", "running_p50", "running_p95", "running_p99",
         "operator_total", "floor_total", "ratio", "requests_per_job", "floor_requests_per_job", "cpu_per_job",
+        "server_cpu", "floor_server_cpu",
         "creates", "duplicates",
     },
     "polling": {
