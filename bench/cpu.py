@@ -42,7 +42,7 @@ def run(
         try:
             wait_settled(operator)
             pid = operator_pid(operator)
-            quiet = min(job_seconds, 15.0)
+            quiet = min(job_seconds / 2, 15.0)
             idle_before = cpu_seconds(pid)
             time.sleep(quiet)
             idle_rate = (cpu_seconds(pid) - idle_before) / quiet
