@@ -52,6 +52,7 @@ class Report:
     note: str
     quick: bool
     results: Mapping[str, Sequence[RunResult]]
+    failures: Sequence[str] = ()
 
 
 def summary_rows(runs: Sequence[RunResult]) -> list[tuple[Figure, float, float, float, int]]:
@@ -95,6 +96,10 @@ def render(report: Report) -> str:
     if report.note:
         lines.append(f"- Note: {report.note}")
     lines.append("")
+    if report.failures:
+        lines += ["**Failed runs** (not in the figures below):", ""]
+        lines += [f"- {failure}" for failure in report.failures]
+        lines.append("")
 
     targets = [t for t in TARGETS if t[0] in report.results and report.results[t[0]]]
     if targets:
@@ -177,6 +182,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "machine": dict(report.machine),
         "settings": {k: v for k, v in report.args.items()},
         "quick": report.quick,
+        "failures": list(report.failures),
         "scenarios": {
             scenario: [
                 {f.key: {"label": f.label, "unit": f.unit, "value": f.value} for f in run.figures}

@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +81,9 @@ def resolve_sizes(args: argparse.Namespace) -> argparse.Namespace:
     for name, (full, quick) in DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
+        if getattr(args, name) <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(f"{flag}: must be greater than 0, got {getattr(args, name)}")
     return args
 
 
@@ -130,41 +134,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     results: dict[str, list[RunResult]] = {}
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vertexops-bench-") as tmp:
         workdir = Path(tmp)
         _say(f"starting a control plane (work files in {workdir})")
         with ControlPlane(tools=resolve_tools(install=True)) as control_plane:
             env = BenchEnv(control_plane, workdir, threads=args.threads)
-            kubernetes_version = env.kubernetes_version()
+            facts = {**machine(), "python": platform.python_version(), "kubernetes": env.kubernetes_version()}
             run_one = runners(args, env, workdir)
-            for scenario in chosen:
-                results[scenario] = []
-                for index in range(runs_of[scenario]):
-                    _say(f"{scenario}: run {index + 1} of {runs_of[scenario]}")
-                    begun = time.monotonic()
-                    try:
-                        results[scenario].append(run_one[scenario]())
-                    finally:
-                        env.stop_operators()
-                    _say(f"{scenario}: run {index + 1} took {time.monotonic() - begun:.0f}s")
-            memory.cleanup()
+            try:
+                for scenario in chosen:
+                    results[scenario] = []
+                    for index in range(runs_of[scenario]):
+                        _say(f"{scenario}: run {index + 1} of {runs_of[scenario]}")
+                        begun = time.monotonic()
+                        try:
+                            results[scenario].append(run_one[scenario]())
+                        except Exception as err:  # one failed run must not cost the others' results
+                            failures.append(f"{scenario} run {index + 1}: {type(err).__name__}: {err}")
+                            _say(f"{scenario}: run {index + 1} FAILED\n{traceback.format_exc()}")
+                        finally:
+                            env.stop_operators()
+                        _say(f"{scenario}: run {index + 1} took {time.monotonic() - begun:.0f}s")
+                    # Written after every scenario, so an interrupted run still leaves what it measured.
+                    _write(
+                        args,
+                        started=started,
+                        facts=facts,
+                        runs_of=runs_of,
+                        chosen=chosen,
+                        results=results,
+                        failures=failures,
+                    )
+            finally:
+                memory.cleanup()
+    path = _write(
+        args, started=started, facts=facts, runs_of=runs_of, chosen=chosen, results=results, failures=failures
+    )
+    _say(f"wrote {path}")
+    return 1 if failures else 0
+
+
+def _write(
+    args: argparse.Namespace,
+    *,
+    started: datetime,
+    facts: dict[str, str],
+    runs_of: dict[str, int],
+    chosen: list[str],
+    results: dict[str, list[RunResult]],
+    failures: list[str],
+) -> Path:
     report = Report(
         started=started,
         finished=datetime.now(UTC),
-        machine={
-            **machine(),
-            "python": platform.python_version(),
-            "kubernetes": kubernetes_version,
-        },
+        machine=facts,
         args={k: v for k, v in vars(args).items() if k not in ("output", "only", "note", "repeat_of")}
         | {f"repeat[{s}]": n for s, n in runs_of.items() if n != args.repeat and s in chosen},
         note=args.note,
         quick=args.quick,
-        results=results,
+        results={s: r for s, r in results.items() if r},
+        failures=failures,
     )
-    path = write_report(report, args.output)
-    _say(f"wrote {path}")
-    return 0
+    return write_report(report, args.output)
 
 
 def _say(text: str) -> None:
