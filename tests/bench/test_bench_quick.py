@@ -77,6 +77,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _figures(out: Path) -> dict[str, list[dict[str, dict[str, Any]]]]:
     data = json.loads((out / "results.json").read_text())
     assert data["quick"] is True
+    assert data["failures"] == []
     scenarios: dict[str, list[dict[str, dict[str, Any]]]] = data["scenarios"]
     return scenarios
 
