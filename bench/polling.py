@@ -55,13 +55,14 @@ def run(env: BenchEnv, jobs: int, locations: int, scale: float, workdir: Path) -
         f"{jobs} jobs, {locations} locations: Google calls per job-hour",
         "calls",
         op_total / per_job_hour,
+        "; ".join(f"{method} {count / per_job_hour:.2g}" for method, count in sorted(main.google.items())),
     )
     result.add(
         "state_calls", "of which job-state calls (tuningJobs.list/get)", "calls", op_state / per_job_hour
     )
     result.add(
         "metrics_calls",
-        "of which training-metrics reads (4 calls each)",
+        "of which training-metrics calls",
         "calls",
         (op_total - op_state) / per_job_hour,
     )
