@@ -149,6 +149,8 @@ def test_hostile_manifests_get_clear_answers_and_a_healthy_job_still_finishes(
     big = wait_all(resources, ["huge"], lambda o: is_true(o, "Ready"), timeout=180, what="Ready")["huge"]
     body = sent.get(huge["metadata"]["uid"]) or _created_bodies(emulator)[huge["metadata"]["uid"]]
     assert len(body["labels"]) == 62
+    assert body["description"] == huge["spec"]["description"]
+    assert all(body["labels"][k] == v for k, v in huge["spec"]["labels"].items())
     assert len(big["status"]["testPromptResults"]) == 20
     assert all(r.get("responseText") for r in big["status"]["testPromptResults"])
 
