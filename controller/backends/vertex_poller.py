@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from controller.google.models_vertex import TuningJob
 from controller.google.vertex import VertexClient
 
-MANAGED_BY_LABEL = "managed-by"
+MANAGED_BY_LABEL = "vertexops-managed-by"  # inside the prefix the CRD reserves for the operator
 MANAGED_BY_VALUE = "vertexops"
 UID_LABEL = "vertexops-uid"
 
