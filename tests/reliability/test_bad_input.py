@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from e2e.support import Resources, condition, is_true, tuning_job
+from e2e.support import Resources, condition, is_true, tuned_model, tuning_job
 
 from controller.testenv.controlplane import ControlPlane
 from emulator.server import Emulator
@@ -165,3 +165,43 @@ def _created_bodies(emulator: Emulator) -> dict[str, dict[str, Any]]:
     for job in emulator.state.vertex.jobs_in(PROJECT, "us-central1"):
         out[str((job.spec.get("labels") or {}).get("vertexops-uid"))] = job.spec
     return out
+
+
+def test_tuned_models_with_unicode_and_beyond_what_etcd_holds(
+    crds: ControlPlane, namespace: str, resources: Resources, emulator: Emulator, operators: Operators
+) -> None:
+    operators.start()
+    examples = [{"textInput": f"{i} {FREE_TEXT}", "output": f"{2 * i} {LETTERS}"} for i in range(8)]
+    unicode = tuned_model(
+        "unicode-model",
+        displayName=_text(40, LETTERS),
+        description=FREE_TEXT,
+        testPrompts=[{"prompt": f"¿{FREE_TEXT}?"}],
+    )
+    unicode["spec"]["tuningTask"]["trainingData"] = {"examples": examples}
+    resources.create(unicode, "tunedmodels")
+    resources.create(tuned_model("healthy-model"), "tunedmodels")
+
+    # Within every per-field limit, yet larger than etcd stores: refused at apply time, saying so.
+    oversized = tuned_model("oversized", examples=0)
+    oversized["spec"]["tuningTask"]["trainingData"] = {
+        "examples": [{"textInput": _text(1000, "a question "), "output": "an answer"} for _ in range(2000)]
+    }
+    error = _refused(crds, namespace, oversized)
+    assert "too large" in error.lower(), error[:500]
+
+    final = wait_all(
+        resources,
+        ["unicode-model", "healthy-model"],
+        lambda o: is_true(o, "Ready"),
+        timeout=120,
+        what="Ready",
+        plural="tunedmodels",
+    )
+    stored = emulator.state.gemini.find("unicode-model")
+    assert stored.fields["displayName"] == unicode["spec"]["displayName"]
+    assert stored.fields["description"] == FREE_TEXT
+    assert stored.example_count == len(examples)
+    results = final["unicode-model"]["status"]["testPromptResults"]
+    assert results[0]["prompt"] == f"¿{FREE_TEXT}?" and results[0].get("responseText")
+    assert all(p.running for p in operators.started)
