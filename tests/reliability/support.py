@@ -276,6 +276,7 @@ class Sampler:
     """
 
     resources: Resources
+    plural: str = "tuningjobs"
     interval: float = 0.25
     seen: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     errors: int = 0
@@ -296,7 +297,7 @@ class Sampler:
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
-                for obj in list_objects(self.resources):
+                for obj in list_objects(self.resources, self.plural):
                     self.seen.append((now, obj["metadata"]["name"], obj))
             except Exception:  # the sampler keeps going through API outages on purpose
                 self.errors += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e.support import Resources, condition, tuning_job
+from e2e.support import Resources, condition, is_true, tuned_model, tuning_job
 
 from emulator.server import Emulator
 from reliability.support import (
@@ -127,3 +127,64 @@ def test_garbage_answers_give_clear_conditions_and_crash_nothing(
     )
     assert cond_is(resources.get("vanishing") or {}, "Stalled", "True")
     assert proc.running and healthz(proc) == 200
+
+
+def _creating(obj: dict[str, Any]) -> bool:
+    return state_of(obj) == "CREATING"
+
+
+def _any_message(obj: dict[str, Any], text: str) -> bool:
+    return any(text in str(c.get("message", "")) for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def test_gemini_garbage_gives_clear_conditions_and_the_models_still_finish(
+    resources: Resources, frozen: Emulator, operators: Operators
+) -> None:
+    emulator = frozen
+    proc = operators.start()
+    models = ["model-a", "model-b"]
+    for name in models:
+        resources.create(tuned_model(name), "tunedmodels")
+    wait_all(
+        resources,
+        models,
+        lambda o: state_of(o) == "CREATING",
+        timeout=60,
+        what="CREATING",
+        plural="tunedmodels",
+    )
+
+    with Sampler(resources, plural="tunedmodels") as sampler:
+        rule = emulator.add_fault("malformed", "tunedModels.*")
+        garbled = wait_all(
+            resources,
+            models,
+            lambda o: cond_is(o, "Synced", "False", "APIError"),
+            timeout=60,
+            what="Synced=False for malformed JSON",
+            plural="tunedmodels",
+        )
+        assert all("JSON" in _message(o, "Synced") for o in garbled.values()), garbled
+        assert proc.running and healthz(proc) == 200
+        emulator.remove_fault(rule.id)
+
+        rule = emulator.add_fault("unknown_state", "tunedModels.*", state="STATE_FROM_THE_FUTURE")
+        odd = wait_all(
+            resources,
+            models,
+            lambda o: _any_message(o, "STATE_FROM_THE_FUTURE"),
+            timeout=60,
+            what="the unknown state named in a condition",
+            plural="tunedmodels",
+        )
+        for obj in odd.values():
+            assert cond_is(obj, "Ready", "False") and cond_is(obj, "Stalled", "False"), obj["status"]
+        assert proc.running and healthz(proc) == 200
+        emulator.remove_fault(rule.id)
+
+        emulator.set_time_scale(50)
+        wait_all(
+            resources, models, lambda o: is_true(o, "Ready"), timeout=120, what="Ready", plural="tunedmodels"
+        )
+    assert not sampler.matching(lambda o: cond_is(o, "Stalled", "True") or state_of(o) == "FAILED")
+    assert emulator.count("tunedModels.create") == len(models)
