@@ -146,15 +146,12 @@ class Reconciler:
         if fresh_status.get("name"):
             # The cache was behind: a previous reconcile already created and recorded the job.
             return self.backend.observe(fresh)
-        requested = fresh_status.get("createRequestedTime")
-        if requested:
-            elapsed = (self.now() - _parse_time(requested)).total_seconds()
-            if elapsed < self.settings.create_grace_seconds:
-                log.info(
-                    "create intent recorded %.0fs ago and nothing found yet: waiting before creating again",
-                    elapsed,
-                )
-                return None
+        wait = self._create_may_still_land(fresh_status)
+        if wait > 0:
+            log.info(
+                "a create intent is recorded and nothing found yet: waiting %.0fs before creating again", wait
+            )
+            return None
         intent = dict(fresh_status)
         intent["createRequestedTime"] = format_timestamp(self.now())
         intent["conditions"] = self._conditions(
@@ -258,6 +255,12 @@ class Reconciler:
         if not never_created and not self.backend.orphan_on_delete(obj):
             try:
                 observation = self.backend.observe(obj)
+                wait = self._create_may_still_land(status) if not observation.exists else 0.0
+                if wait > 0:
+                    # A create sent before a crash may not have landed yet: deleting the finalizer now would
+                    # leave that job running with no resource. Look again once it would have appeared.
+                    log.info("deleting: a create may still be in flight; looking again in %.0fs", wait)
+                    return Result(requeue_after=wait)
                 if observation.exists and not self.backend.delete(obj, observation):
                     new_status = self._status_from(obj, status, observation, {})
                     new_status["conditions"] = self._conditions(
@@ -286,6 +289,14 @@ class Reconciler:
         self.backend.forget(obj)
         self.metrics.forget_resource(self.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
         return Result()
+
+    def _create_may_still_land(self, status: JsonObject) -> float:
+        """Seconds until a recorded create intent without a remote name can be trusted to have failed."""
+        requested = status.get("createRequestedTime")
+        if status.get("name") or not requested:
+            return 0.0
+        elapsed = (self.now() - _parse_time(requested)).total_seconds()
+        return max(0.0, self.settings.create_grace_seconds - elapsed)
 
     def _deleting_message(self, observation: Observation) -> str:
         state = observation.status.get("state") or observation.phase.value

@@ -145,3 +145,26 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
         f"{len(uids)} resources, {len(deleted)} deleted with Cancel; 0 duplicates, 0 left running, "
         "0 finalizers left"
     )
+
+
+def test_deleted_while_the_dead_operators_create_call_is_in_flight(
+    resources: Resources, slow_emulator: Emulator, operators: Operators
+) -> None:
+    """The worst deletion moment: the create call is still travelling when the operator dies and the user
+    deletes the resource. The job appears remotely only after the new operator has started."""
+    emulator = slow_emulator
+    emulator.add_fault("latency", "tuningJobs.create", latency_seconds=4.0, times=1)
+    proc = operators.start(*CRASH_ARGS)
+    uid = resources.create(tuning_job("in-flight"))["metadata"]["uid"]
+    _wait_intent(resources, "in-flight")
+    proc.kill()
+    resources.delete("in-flight")
+    operators.start(*CRASH_ARGS)
+    wait_gone(resources, ["in-flight"], timeout=120)
+    deadline = time.monotonic() + 30
+    while not jobs_by_uid(emulator).get(uid):  # the held-back create lands on the Vertex side
+        assert time.monotonic() < deadline, "the create call never reached the emulator"
+        time.sleep(0.2)
+    time.sleep(3)
+    jobs = jobs_by_uid(emulator)[uid]
+    assert [j.state for j in jobs if j.state in ACTIVE_STATES] == [], jobs
