@@ -23,6 +23,17 @@ from controller.runtime.config import RuntimeConfig
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def warnings(self) -> list[str]:
+        """Settings that are allowed but weaken a guarantee; logged at start-up."""
+        found = []
+        if self.reconciler.create_grace_seconds <= self.google_timeout_seconds:
+            found.append(
+                f"--create-grace-seconds ({self.reconciler.create_grace_seconds:g}) is not above "
+                f"--google-timeout-seconds ({self.google_timeout_seconds:g}): a create call that times out "
+                "but still lands could be repeated after a restart, creating a second job"
+            )
+        return found
+
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     vertex: VertexSettings = Field(default_factory=VertexSettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
@@ -74,7 +85,10 @@ OPTIONS: tuple[Option, ...] = (
         "--metrics-interval-seconds", 120.0, "how often the training metrics of a running job are read", float
     ),
     Option(
-        "--create-grace-seconds", 30.0, "wait after a create intent before trusting an empty search", float
+        "--create-grace-seconds",
+        90.0,
+        "wait after a create intent before trusting an empty search; keep it above --google-timeout-seconds",
+        float,
     ),
     Option("--resync-seconds", 600.0, "every resource is reconciled at least this often", float),
     Option("--vertex-base-url", None, "send Vertex AI calls here instead of the regional hosts (emulator)"),

@@ -133,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(cfg.runtime.log_format, cfg.runtime.log_level)
     api_client = kubernetes_client(cfg)
     manager = build_manager(cfg, api_client)
+    for warning in cfg.warnings():
+        log.warning(warning)
     log.info(
         "vertexops starting",
         extra={

@@ -68,7 +68,8 @@ _PHASE_EVENTS: dict[Phase, str] = {
 
 @dataclass(frozen=True)
 class ReconcilerSettings:
-    create_grace_seconds: float = 30.0
+    # Longer than a create call may take (the Google timeout), so an empty search really means "not created".
+    create_grace_seconds: float = 90.0
     stalled_retry_seconds: float = 300.0
     delete_poll_seconds: float = 5.0
 
