@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.api.base import format_timestamp
+from controller.api.common import prompt_digest
 from controller.api.conditions import Condition, ConditionType, Reason, set_condition
 from controller.external import ExternalClient, JsonObject, Observation, Phase, SpecError
 from controller.google.errors import (
@@ -183,8 +184,8 @@ class Reconciler:
             return {}
         extra: JsonObject = {}
         self._publish(obj, observation)
-        prompts = [p.get("prompt") for p in (obj["spec"].get("testPrompts") or [])]
-        done = [r.get("prompt") for r in (status.get("testPromptResults") or [])]
+        prompts = [prompt_digest(p) for p in (obj["spec"].get("testPrompts") or [])]
+        done = [r.get("promptDigest") for r in (status.get("testPromptResults") or [])]
         if prompts != done:
             results = self.backend.run_test_prompts(obj, observation) if prompts else []
             extra["testPromptResults"] = results or None

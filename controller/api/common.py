@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -22,6 +25,11 @@ ObjectName = Annotated[
 DataKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
 
 MAX_TEST_PROMPTS = 20
+MAX_PROMPT_LENGTH = 8192
+# What status keeps of each prompt and answer: enough to read, small enough that 20 results can never push the
+# object past etcd's size limit, whatever the spec holds.
+STATUS_PROMPT_CHARS = 256
+STATUS_ANSWER_CHARS = 4096
 
 
 class GenerationConfig(ApiModel):
@@ -50,7 +58,9 @@ class TestPrompt(ApiModel):
     __test__ = False  # not a pytest test class, whatever its name
 
     prompt: str = Field(
-        min_length=1, max_length=32768, description="Text sent as a single user turn to the tuned model."
+        min_length=1,
+        max_length=MAX_PROMPT_LENGTH,
+        description="Text sent as a single user turn to the tuned model.",
     )
     generation_config: GenerationConfig | None = Field(
         default=None, description="Sampling settings for this prompt; the model's defaults when absent."
@@ -74,8 +84,17 @@ class TestPromptResult(StatusModel):
 
     __test__ = False
 
-    prompt: str = Field(description="The prompt that was sent.")
-    response_text: str | None = Field(default=None, description="Text of the first candidate's answer.")
+    prompt: str = Field(
+        description=f"The prompt that was sent (its first {STATUS_PROMPT_CHARS} characters, then '…')."
+    )
+    prompt_digest: str | None = Field(
+        default=None,
+        description="Digest of the whole test prompt and its generationConfig; a change re-runs the prompt.",
+    )
+    response_text: str | None = Field(
+        default=None,
+        description=f"The first candidate's answer (its first {STATUS_ANSWER_CHARS} characters, then '…').",
+    )
     finish_reason: str | None = Field(
         default=None,
         description="Why generation stopped, as Google names it (STOP, MAX_TOKENS, SAFETY, ...).",
@@ -107,3 +126,14 @@ class GoogleError(StatusModel):
         default=None, description="google.rpc.Code number (for example 1 CANCELLED, 3 INVALID_ARGUMENT)."
     )
     message: str | None = Field(default=None, description="Google's error message.")
+
+
+def prompt_digest(prompt: Mapping[str, Any]) -> str:
+    """A short digest of one spec.testPrompts item (text and generationConfig), independent of key order."""
+    canonical = json.dumps(prompt, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked with '…' when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.base import format_timestamp
+from controller.api.common import STATUS_ANSWER_CHARS, STATUS_PROMPT_CHARS, clip, prompt_digest
 from controller.google.errors import GoogleAPIError
 from controller.google.models_common import GenerateContentResponse
 
@@ -23,14 +24,17 @@ def answer_prompts(
     """
     results: list[JsonObject] = []
     for prompt in prompts:
-        result: JsonObject = {"prompt": prompt["prompt"]}
+        result: JsonObject = {
+            "prompt": clip(prompt["prompt"], STATUS_PROMPT_CHARS),
+            "promptDigest": prompt_digest(prompt),
+        }
         try:
             answer = generate(prompt["prompt"], prompt.get("generationConfig"))
-            result["responseText"] = answer.text
+            result["responseText"] = clip(answer.text, STATUS_ANSWER_CHARS)
             if answer.candidates and answer.candidates[0].finish_reason:
                 result["finishReason"] = answer.candidates[0].finish_reason
         except GoogleAPIError as err:
-            result["error"] = err.message
+            result["error"] = clip(err.message, STATUS_ANSWER_CHARS)
         result["time"] = format_timestamp(now())
         results.append(result)
     return results

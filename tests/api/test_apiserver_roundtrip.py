@@ -44,7 +44,13 @@ def _conditions() -> list[Condition]:
 
 def _prompt_results() -> list[TestPromptResult]:
     return [
-        TestPromptResult(prompt="Hello", response_text="Hi!", finish_reason="STOP", time=T1),
+        TestPromptResult(
+            prompt="Hello",
+            prompt_digest="3f7a1c2b9d4e5f60",
+            response_text="Hi!",
+            finish_reason="STOP",
+            time=T1,
+        ),
         TestPromptResult(prompt="Again", error="quota exceeded (429)", time=T1),
     ]
 

@@ -317,3 +317,39 @@ def _wait_metric(proc: object, name: str, value: float, timeout: float = 30) -> 
     while _metric(proc, name) != value:
         assert time.monotonic() < deadline, f"{name} never reached {value}"
         time.sleep(0.2)
+
+
+def test_test_prompts_rerun_on_any_change_and_status_keeps_them_short(
+    crds: ControlPlane,
+    resources: Resources,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+) -> None:
+    start_operator()
+    long_prompt = (
+        "Summarise this ticket: " + "the printer is jammed again " * 290
+    )  # just under the 8192 limit
+    resources.create(tuning_job("prompt-limits", testPrompts=[{"prompt": long_prompt}]))
+    obj = resources.wait_for(
+        "prompt-limits",
+        lambda o: bool((o.get("status") or {}).get("testPromptResults")),
+        what="prompt answered",
+    )
+    (result,) = obj["status"]["testPromptResults"]
+    assert len(long_prompt) > 8000 and len(result["prompt"]) == 256 and result["prompt"].endswith("…")
+    assert len(result["responseText"]) <= 4096 and not result.get("error")
+    first_digest = result["promptDigest"]
+    assert emulator.count("endpoints.generateContent") == 1
+
+    # Only the sampling settings change: the prompt runs again.
+    resources.patch(
+        "prompt-limits",
+        {"spec": {"testPrompts": [{"prompt": long_prompt, "generationConfig": {"temperature": 0.5}}]}},
+    )
+    obj = resources.wait_for(
+        "prompt-limits",
+        lambda o: (o["status"].get("testPromptResults") or [{}])[0].get("promptDigest") != first_digest,
+        what="prompt answered again",
+    )
+    assert emulator.count("endpoints.generateContent") == 2
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
