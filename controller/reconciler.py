@@ -112,20 +112,23 @@ class Reconciler:
         if obj["metadata"].get("deletionTimestamp"):
             return self._finalize(obj)
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
-            obj = self._add_finalizer(obj)
+            # The patch answers with the object as it is now, so the create protocol need not read it again.
+            return self._sync(self._add_finalizer(obj), fresh=True)
         return self._sync(obj)
 
     # -- normal path ---------------------------------------------------------------------------------------
 
-    def _sync(self, obj: JsonObject) -> Result:
+    def _sync(self, obj: JsonObject, fresh: bool = False) -> Result:
+        """`fresh`: `obj` came from the API server in this reconcile, not from the cache."""
         status: JsonObject = dict(obj.get("status") or {})
+        just_created = False
         try:
             observation = self.backend.observe(obj)
             if not observation.exists:
-                created = self._create(obj, status)
+                created = self._create(obj, fresh)
                 if created is None:
                     return Result(requeue_after=self.settings.create_grace_seconds / 3)
-                observation = created
+                observation, just_created = created, True
             elif not observation.up_to_date:
                 observation = self.backend.update(obj, observation)
                 self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
@@ -136,14 +139,15 @@ class Reconciler:
         except GoogleAPIError as err:
             return self._google_error(obj, status, err)
         new_status = self._status_from(obj, status, observation, extra)
-        self._report_transition(obj, status, observation)
+        if not just_created:  # the Created event already says where the new job stands
+            self._report_transition(obj, status, observation)
         self._write_status(obj, status, new_status)
         self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)
 
-    def _create(self, obj: JsonObject, status: JsonObject) -> Observation | None:
+    def _create(self, obj: JsonObject, is_fresh: bool) -> Observation | None:
         """Run the create-exactly-once protocol; None when it is too early to create again."""
-        fresh = self._get_fresh(obj)
+        fresh = obj if is_fresh else self._get_fresh(obj)
         fresh_status = fresh.get("status") or {}
         if fresh_status.get("name"):
             # The cache was behind: a previous reconcile already created and recorded the job.

@@ -46,10 +46,11 @@ class MetricsPoller:
         self._groups: dict[tuple[str, str], _Group] = {}
         self._series: dict[str, JobSeries] = {}
         self._latest: dict[str, MetricsReading] = {}
+        self._resolved_at: dict[str, float] = {}  # job -> last lookup of its series, while incomplete
 
     def latest(self, project: str, location: str, job: TuningJob, max_age: float) -> MetricsReading | None:
         """A running job's metrics as of a read no older than `max_age` seconds (None: nothing logged yet)."""
-        series = self._resolve(job)
+        series = self._resolve(job, max_age)
         if series is None:
             return None
         group = self._group(project, location)
@@ -67,7 +68,7 @@ class MetricsPoller:
 
     def final(self, project: str, location: str, job: TuningJob) -> MetricsReading | None:
         """One last read of a job that has ended; it then leaves the location's refreshes."""
-        series = self._resolve(job)
+        series = self._resolve(job, max_age=0.0)
         if series is None:
             return None
         self._store(read_latest(self._client, [series]), fresh=True)
@@ -83,16 +84,22 @@ class MetricsPoller:
         with self._lock:
             self._series.pop(job_name, None)
             self._latest.pop(job_name, None)
+            self._resolved_at.pop(job_name, None)
 
     def _has_reading(self, job_name: str) -> bool:
         with self._lock:
             return job_name in self._latest
 
-    def _resolve(self, job: TuningJob) -> JobSeries | None:
+    def _resolve(self, job: TuningJob, max_age: float) -> JobSeries | None:
+        """The job's series; looked up (again) at most once per `max_age` while none or not all exist yet."""
         with self._lock:
             known = self._series.get(job.name)
-        if known is not None and len(known.series) >= _expected_series(job):
+            attempted = self._resolved_at.get(job.name, float("-inf"))
+        complete = known is not None and len(known.series) >= _expected_series(job)
+        if complete or self._clock() - attempted <= max_age:
             return known
+        with self._lock:
+            self._resolved_at[job.name] = self._clock()
         resolved = refresh_series(self._client, known) if known else resolve_job_series(self._client, job)
         if resolved is not None:
             with self._lock:

@@ -74,3 +74,22 @@ def test_unchanged_values_keep_their_read_time(emu: Emulator) -> None:
         assert again.read_at == first.read_at, "an unchanged reading must not rewrite status.readTime"
         final = poller.final(PROJECT, LOCATION, job)
         assert final is not None and final.read_at >= first.read_at
+
+
+def test_series_not_logged_yet_are_looked_up_once_per_refresh_interval(emu: Emulator) -> None:
+    clock = [0.0]
+    with VertexClient(base_url=emu.url) as client:
+        (name,) = _create(client, 1)
+        emu.advance(30)  # running, training series logged, no evaluation point yet
+        job = client.get_tuning_job(name)
+        poller = MetricsPoller(client, clock=lambda: clock[0])
+        emu.clear_requests()
+        for _ in range(5):  # five reconciles within one refresh interval
+            reading = poller.latest(PROJECT, LOCATION, job, max_age=60)
+            assert reading is not None and reading.metrics.eval_total_loss is None
+        assert emu.count("tensorboardTimeSeries.list") == 1
+        emu.advance(200)  # evaluation points now exist
+        clock[0] = 61.0
+        reading = poller.latest(PROJECT, LOCATION, job, max_age=60)
+        assert emu.count("tensorboardTimeSeries.list") == 2
+        assert reading is not None and reading.metrics.eval_total_loss is not None
