@@ -100,6 +100,11 @@ class EmulatorProcess:
         data = self._control("GET", "/requests?method=-")
         return Counter({k: int(v) for k, v in data["counts"].items()})
 
+    def accepted(self, method: str) -> int:
+        """Calls of `method` the emulator answered with 200 (a call cut off by a killed client is not one)."""
+        data = self._control("GET", f"/requests?method={method}")
+        return sum(1 for record in data["requests"] if record.get("status") == 200)
+
     def clear_requests(self) -> None:
         self._control("DELETE", "/requests")
 
