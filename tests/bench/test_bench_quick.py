@@ -110,7 +110,9 @@ def test_values_are_sane(quick_run: Path) -> None:
     # The floor is a create and a status patch per object; the operator cannot do with fewer than the
     # user's create, its intent write (with the finalizer) and its result write, plus the Created event.
     assert burst["floor_requests_per_job"]["value"] >= 2
-    assert 3 <= burst["requests_per_job"]["value"] <= 4
+    # Four per resource (apply, finalizer with intent, status, Created event) plus the operator's shared
+    # watch requests spread over the 20 resources.
+    assert 3 <= burst["requests_per_job"]["value"] < 4.5
     # Looking for a job to adopt shares the per-location listing: far fewer lists than resources.
     assert 1 <= burst["lookup_calls"]["value"] < burst["creates"]["value"] / 2
     restart = scenarios["restart"][0]
