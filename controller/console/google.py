@@ -116,7 +116,7 @@ def tuned_model(target: Target, args: argparse.Namespace, checkpoint: str | None
         name = str(target.status.get("name") or "")
         if not name:
             raise ConsoleError(f"{target.ref} has no Gemini API model name in status yet")
-        return Model(f"tuned {name}", name, gemini_client(args, target))
+        return Model(f"tuned {target.ref}", name, gemini_client(args, target))
     tuned = target.status.get("tunedModel") or {}
     endpoint = tuned.get("endpoint")
     if checkpoint:
@@ -135,7 +135,7 @@ def tuned_model(target: Target, args: argparse.Namespace, checkpoint: str | None
             )
     if not endpoint:
         raise ConsoleError(f"{target.ref} is Ready but status.tunedModel.endpoint is empty")
-    label = f"tuned {endpoint}" + (f" (checkpoint {checkpoint})" if checkpoint else "")
+    label = f"tuned {target.ref}" + (f" (checkpoint {checkpoint})" if checkpoint else "")
     return Model(label, str(endpoint), vertex_client(args))
 
 
@@ -146,7 +146,7 @@ def base_model(target: Target, args: argparse.Namespace) -> Model:
         if not base:
             raise ConsoleError(f"{target.ref} is tuned from another tuned model; it names no base model")
         name = base if base.startswith("models/") else f"models/{base}"
-        return Model(f"base {name}", name, gemini_client(args, target))
+        return Model(f"base {name.removeprefix('models/')}", name, gemini_client(args, target))
     model_id = base.rsplit("/", 1)[-1]
     publisher = "google"
     if "/publishers/" in f"/{base}":
