@@ -47,6 +47,7 @@ def chart(
     x_max: float | None = None,
     unicode: bool = True,
     value_format: str = "{:.3f}",
+    label_width: int = 0,
 ) -> list[str]:
     """Lines of a chart of `series`, sharing axes: y from the smallest to the largest value, x from 0."""
     values = [v for s in series for _, v in s.points if math.isfinite(v)]
@@ -79,7 +80,7 @@ def chart(
             dots[py // 4][px // 2] |= _DOTS[px % 2][py % 4]
 
     high_label, low_label = value_format.format(high), value_format.format(low)
-    pad = max(len(high_label), len(low_label), len(title))
+    pad = max(len(high_label), len(low_label), len(title), label_width)
     lines = []
     for row in range(height):
         cells = []

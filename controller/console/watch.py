@@ -193,7 +193,16 @@ def frame(s: Snapshot, width: int, *, unicode: bool) -> list[str]:
             continue
         lines.append("")
         lines.extend(
-            chart(title, series, width=width, height=6, x_max=x_max, unicode=unicode, value_format=fmt)
+            chart(
+                title,
+                series,
+                width=width,
+                height=6,
+                x_max=x_max,
+                unicode=unicode,
+                value_format=fmt,
+                label_width=len("accuracy"),
+            )
         )
     if not s.history.curves:
         lines.append("")
