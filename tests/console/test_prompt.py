@@ -7,7 +7,8 @@ import select
 import subprocess
 import time
 
-from console_support import Console, sample
+from console_support import API_KEY, Console, sample
+from kubernetes import client as k8s
 
 from emulator.generation import answer_words
 
@@ -115,15 +116,11 @@ def test_tuned_model_is_asked_with_the_api_key_from_its_secret(console: Console)
     ok = console.run("prompt", "tm/product-one-liners", "Desk lamp")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout == _expected("Product one-liners", "Desk lamp") + "\n"
-    from kubernetes import client as k8s
-
     core = k8s.CoreV1Api(console.api)
     core.patch_namespaced_secret("gemini-key", console.namespace, {"stringData": {"key": "not-the-key"}})
     try:
         bad = console.run("prompt", "tm/product-one-liners", "Desk lamp")
     finally:
-        from console_support import API_KEY
-
         core.patch_namespaced_secret("gemini-key", console.namespace, {"stringData": {"key": API_KEY}})
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1
@@ -142,8 +139,6 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(console: Console) -> None
 
     # A TuningJob in a namespace no operator watches never gets a status: it is not Ready.
     idle = f"{console.namespace}-idle"
-    from kubernetes import client as k8s
-
     k8s.CoreV1Api(console.api).create_namespace({"metadata": {"name": idle}})
     console.create("tuningjobs", sample("tuningjob.yaml"), namespace=idle)
     not_ready = console.run("prompt", "tj/support-assistant", "hi", namespace=idle)

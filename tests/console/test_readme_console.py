@@ -25,10 +25,13 @@ _FENCE = re.compile(r"^```(\S*)\s*$")
 
 
 def _blocks() -> list[tuple[str, str]]:
-    blocks, language, body = [], None, []
+    blocks: list[tuple[str, str]] = []
+    language: str | None = None
+    body: list[str] = []
     for line in README.read_text(encoding="utf-8").splitlines():
-        if language is None and _FENCE.match(line):
-            language, body = _FENCE.match(line).group(1), []  # type: ignore[union-attr]
+        fence = _FENCE.match(line)
+        if language is None and fence:
+            language, body = fence.group(1), []
         elif language is not None and line.strip() == "```":
             blocks.append((language, "\n".join(body) + "\n"))
             language = None
