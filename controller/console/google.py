@@ -8,7 +8,7 @@ here too. A TunedModel's API key is used when its Secret is readable by the user
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +85,7 @@ def gemini_client(args: argparse.Namespace, target: Target) -> GeminiClient:
     return GeminiClient(auth=auth, base_url=cfg.gemini_base_url, retry=CONSOLE_RETRY)
 
 
-def _load(loader: Any, cfg: OperatorConfig) -> Auth | None:
+def _load(loader: Callable[[OperatorConfig], Auth | None], cfg: OperatorConfig) -> Auth | None:
     from google.auth import exceptions as auth_exceptions  # noqa: PLC0415
 
     try:

@@ -6,6 +6,7 @@ import os
 import select
 import subprocess
 import time
+from pathlib import Path
 
 from console_support import API_KEY, Console, sample
 from kubernetes import client as k8s
@@ -157,3 +158,22 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(console: Console) -> None
     assert (denied.returncode, denied.stdout) == (1, "")
     assert denied.stderr.count("\n") == 1
     assert "Permission 'aiplatform.endpoints.predict' denied" in denied.stderr
+
+
+def test_without_google_credentials_the_error_says_how_to_get_them(console: Console, tmp_path: Path) -> None:
+    """Aimed at Google (no emulator URL) with ADC pointing at a missing key file: nothing is sent."""
+    env = {k: v for k, v in console.env().items() if not k.startswith("VERTEXOPS_")}
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = str(tmp_path / "missing.json")
+    result = subprocess.run(
+        console.argv("prompt", "tj/support-assistant", "hi"),
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: no Google credentials (")
+    assert "gcloud auth application-default login" in result.stderr
