@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from console_support import API_KEY, CHUNK_SECONDS, PROJECT, Console, sample
+from console_support import API_KEY, CHUNK_SECONDS, PROJECT, TIME_SCALE, Console, sample
 from kubernetes import client as k8s
 
 from controller.google.vertex import EMULATOR_TOKEN
@@ -30,7 +30,7 @@ def console(
     core.create_namespace({"metadata": {"name": namespace}})
     config = EmulatorConfig(
         # `vertexops dev`'s job shape (so the README's recorded sessions can be replayed), 10x faster.
-        time_scale=300,
+        time_scale=TIME_SCALE,
         pending_seconds=30,
         step_seconds=20,
         total_steps=60,

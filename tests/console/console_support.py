@@ -22,6 +22,8 @@ PROJECT = "vertexops-demo"
 # Real seconds between streamed chunks: long enough that "the first chunk is printed before the last is
 # sent" is a statement about the client's buffering, not about luck.
 CHUNK_SECONDS = 0.4
+# `vertexops dev`'s job shape runs in 4 seconds at this speed.
+TIME_SCALE = 300.0
 
 
 @dataclass

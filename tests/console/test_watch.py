@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import select
+import subprocess
+import time
+from collections.abc import Callable
 
-from console_support import Console, sample
+from console_support import TIME_SCALE, Console, sample
 
 from controller.google.models_vertex import EVAL_TOTAL_LOSS, TRAIN_TOTAL_LOSS
 from controller.google.vertex import VertexClient
@@ -41,20 +46,57 @@ def test_watch_once_of_a_tuned_model_draws_its_loss_snapshots(console: Console) 
 
 
 def test_live_watch_prints_plain_lines_until_the_job_ends(console: Console) -> None:
+    """The emulator's clock is held still, then moved by hand: the job is seen running, then ending."""
     job = sample("tuningjob.yaml")
     job["metadata"]["name"] = "watched"
     job["spec"].pop("publish")
     job["spec"].pop("testPrompts")
-    console.create("tuningjobs", job)
-    result = console.run("watch", "tj/watched", "--interval=0.3", timeout=180)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    console.emulator.set_time_scale(0.0)
+    try:
+        console.create("tuningjobs", job)
+        proc = subprocess.Popen(
+            console.argv("watch", "tj/watched", "--interval=0.3"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=console.env(),
+        )
+        assert proc.stdout is not None
+        lines = [_next_line(proc)]
+        _wait_for(lambda: (console.get("tuningjobs", "watched").get("status") or {}).get("state"))
+        console.emulator.advance(30 + 20 * 20)  # out of PENDING, 20 of 60 steps done
+        while not ("JOB_STATE_RUNNING (JobRunning)" in lines[-1] and "train_loss=" in lines[-1]):
+            lines.append(_next_line(proc))
+        console.emulator.advance(20 * 60)  # to the end
+        rest, err = proc.communicate(timeout=120)
+        lines += rest.splitlines()
+    finally:
+        console.emulator.set_time_scale(TIME_SCALE)
+    assert proc.returncode == 0, err
     assert all(line.startswith("tuningjob/watched ") for line in lines), lines
-    assert "\x1b[" not in result.stdout
-    assert any("JOB_STATE_RUNNING (JobRunning)" in line and "train_loss=" in line for line in lines), lines
-    assert lines[-1].startswith("tuningjob/watched JOB_STATE_SUCCEEDED")
+    running = next(line for line in lines if "JOB_STATE_RUNNING" in line and "train_loss=" in line)
+    assert re.search(r" \d+%  step \d+/60  ETA \d+m \d+s train_loss=\d\.\d{4} ", running), running
+    assert lines[-1].startswith("tuningjob/watched JOB_STATE_SUCCEEDED"), lines
     assert " 100%  step 60/60 " in lines[-1]
-    assert len(lines) == len(set(lines)), "a line was repeated although nothing changed"
+    assert "\x1b[" not in "".join(lines), "escape sequences in output that is not a terminal"
+    assert all(a != b for a, b in itertools.pairwise(lines)), "a line was repeated although nothing changed"
+
+
+def _next_line(proc: subprocess.Popen[str], timeout: float = 120) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "watch printed nothing new"
+    line = proc.stdout.readline()
+    assert line, f"watch ended early: {proc.stderr.read() if proc.stderr else ''}"
+    return line.rstrip("\n")
+
+
+def _wait_for(condition: Callable[[], object], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
 
 
 def test_watch_of_an_unknown_resource_is_one_line(console: Console) -> None:
