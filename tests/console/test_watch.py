@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import pty
 import re
 import select
 import subprocess
@@ -114,3 +116,35 @@ def test_watch_when_vertex_refuses_the_metrics(console: Console) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Permission 'aiplatform.contexts.get' denied" in result.stderr
     assert result.stdout.startswith("tuningjob/support-assistant  JOB_STATE_SUCCEEDED")
+
+
+def test_on_a_terminal_live_watch_draws_the_frame_not_plain_lines(console: Console) -> None:
+    """With a terminal on stdout the frame (curves and all) is drawn; the job has ended, so it stops."""
+    controller_fd, terminal_fd = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            console.argv("watch", "tj/support-assistant", "--interval=0.3"),
+            stdout=terminal_fd,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=console.env(),
+        )
+        os.close(terminal_fd)
+        output = b""
+        while True:
+            ready, _, _ = select.select([controller_fd], [], [], 120)
+            assert ready, "nothing drawn"
+            try:
+                data = os.read(controller_fd, 65536)
+            except OSError:  # the terminal's other end closed: the command exited
+                break
+            if not data:
+                break
+            output += data
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(controller_fd)
+    text = output.decode()
+    assert text.startswith("tuningjob/support-assistant  JOB_STATE_SUCCEEDED (JobSucceeded)")
+    assert "loss │" in text and "accuracy │" in text and BRAILLE.search(text)
+    assert "(refreshed " in text and "Ctrl-C stops watching, the job goes on" in text
