@@ -110,11 +110,17 @@ class Target:
         progress = self.status.get("progress") or (
             f"{self.status['completedPercent']:g}%" if "completedPercent" in self.status else None
         )
-        why = ready.get("message") or self.condition("Stalled").get("message") or ""
+        stalled = self.condition("Stalled")
+        why = ready.get("message") or stalled.get("message") or ""
         where = f"{state}, {progress}" if progress else state
+        # A failed job will never answer: say so rather than "yet".
+        verdict = (
+            "is not Ready and will not be without a change"
+            if stalled.get("status") == "True"
+            else ("is not Ready yet")
+        )
         raise ConsoleError(
-            f"{self.ref} in namespace {self.namespace} is not Ready yet ({where})"
-            + (f": {why}" if why else "")
+            f"{self.ref} in namespace {self.namespace} {verdict} ({where})" + (f": {why}" if why else "")
         )
 
     def read_secret_key(self, name: str, key: str) -> str | None:

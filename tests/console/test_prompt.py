@@ -177,3 +177,23 @@ def test_without_google_credentials_the_error_says_how_to_get_them(console: Cons
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: no Google credentials (")
     assert "gcloud auth application-default login" in result.stderr
+
+
+def test_a_failed_job_is_refused_as_one_that_will_not_become_ready(console: Console) -> None:
+    console.emulator.fail_jobs(at_fraction=0.5, times=1)
+    job = sample("tuningjob.yaml")
+    job["metadata"]["name"] = "doomed"
+    for field in ("publish", "testPrompts"):
+        job["spec"].pop(field)
+    console.create("tuningjobs", job)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = console.get("tuningjobs", "doomed").get("status") or {}
+        if any(c["type"] == "Stalled" and c["status"] == "True" for c in status.get("conditions") or []):
+            break
+        time.sleep(0.3)
+    result = console.run("prompt", "tj/doomed", "hi")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.count("\n") == 1
+    assert "tuningjob/doomed in namespace" in result.stderr
+    assert "is not Ready and will not be without a change (JOB_STATE_FAILED" in result.stderr
