@@ -35,6 +35,7 @@ TUNING_SCOPE = "https://www.googleapis.com/auth/generative-language.tuning"
 
 TUNED_MODEL_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _MODEL_NAME_RE = re.compile(r"^tunedModels/[a-z0-9-]+$")
+_BASE_MODEL_NAME_RE = re.compile(r"^models/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPERATION_NAME_RE = re.compile(r"^tunedModels/[a-z0-9-]+/operations/[A-Za-z0-9_-]+$")
 
 
@@ -44,6 +45,17 @@ def tuned_model_name(name_or_id: str) -> str:
     if not _MODEL_NAME_RE.match(name):
         raise ValueError(f"tuned model name must look like tunedModels/{{id}}, got {name_or_id!r}")
     return name
+
+
+def generation_model_name(name: str) -> str:
+    """A tuned model (`tunedModels/{id}`, or a bare id) or a base model (`models/{model}`), for generation."""
+    if _BASE_MODEL_NAME_RE.match(name):
+        return name
+    return tuned_model_name(name)
+
+
+def _generate_method(name: str, verb: str) -> str:
+    return f"models.{verb}" if name.startswith("models/") else f"tunedModels.{verb}"
 
 
 class GeminiClient:
@@ -240,21 +252,21 @@ class GeminiClient:
         contents: str | list[dict[str, Any]],
         *,
         generation_config: Mapping[str, Any] | None = None,
+        system_instruction: Mapping[str, Any] | None = None,
     ) -> GenerateContentResponse:
-        name = tuned_model_name(model)
-        body: dict[str, Any] = {"contents": user_contents(contents)}
-        if generation_config:
-            body["generationConfig"] = dict(generation_config)
+        """An answer from a tuned model (`tunedModels/{id}`) or a base model (`models/{model}`)."""
+        name = generation_model_name(model)
+        method = _generate_method(name, "generateContent")
         data = self._call(
-            "tunedModels.generateContent",
+            method,
             "POST",
             f"{name}:generateContent",
             resource=name,
             retry=True,
-            body=body,
+            body=_generate_body(contents, generation_config, system_instruction),
             timeout=self._generate_timeout,
         )
-        return parse_model(GenerateContentResponse, data, "tunedModels.generateContent", name, api=API)
+        return parse_model(GenerateContentResponse, data, method, name, api=API)
 
     def stream_generate_content(
         self,
@@ -262,21 +274,31 @@ class GeminiClient:
         contents: str | list[dict[str, Any]],
         *,
         generation_config: Mapping[str, Any] | None = None,
+        system_instruction: Mapping[str, Any] | None = None,
     ) -> Iterator[GenerateContentResponse]:
         """Chunks of the answer as Server-Sent Events (`alt=sse`)."""
-        name = tuned_model_name(model)
-        body: dict[str, Any] = {"contents": user_contents(contents)}
-        if generation_config:
-            body["generationConfig"] = dict(generation_config)
+        name = generation_model_name(model)
+        method = _generate_method(name, "streamGenerateContent")
         for chunk in self._transport.stream_sse(
-            "tunedModels.streamGenerateContent",
+            method,
             f"{self._base}/{name}:streamGenerateContent",
             resource=name,
             params={"alt": "sse"},
-            body=body,
+            body=_generate_body(contents, generation_config, system_instruction),
             retry=True,
             timeout=self._generate_timeout,
         ):
-            yield parse_model(
-                GenerateContentResponse, chunk, "tunedModels.streamGenerateContent", name, api=API
-            )
+            yield parse_model(GenerateContentResponse, chunk, method, name, api=API)
+
+
+def _generate_body(
+    contents: str | list[dict[str, Any]],
+    generation_config: Mapping[str, Any] | None,
+    system_instruction: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"contents": user_contents(contents)}
+    if generation_config:
+        body["generationConfig"] = dict(generation_config)
+    if system_instruction:
+        body["systemInstruction"] = dict(system_instruction)
+    return body

@@ -29,6 +29,7 @@ from controller.testenv.operator import OperatorProcess
 
 HERE = "tests/docs/test_readme.py"
 DEV_TEST = "tests/dev/test_vertexops_dev.py"
+CONSOLE_TEST = "tests/console/test_readme_console.py::test_readme_session_output_is_what_the_command_prints"
 
 HELM_INSTALL = (
     "helm install vertexops charts/vertexops -n vertexops-system --create-namespace "
@@ -64,6 +65,13 @@ COVERAGE: dict[str, str] = {
     ),
     "kubectl get tj support-assistant -o yaml": f"{HERE}::test_first_tuning_job_walkthrough",
     "tools/test.sh": ".ci/run",
+    '.venv/bin/vertexops prompt tj/support-assistant -n vertexops-demo "How do I reset my password?"': (
+        CONSOLE_TEST
+    ),
+    ".venv/bin/vertexops prompt tm/product-one-liners -n vertexops-demo": CONSOLE_TEST,
+    ".venv/bin/vertexops watch tj/support-assistant -n vertexops-demo --once": CONSOLE_TEST,
+    ".venv/bin/vertexops compare tj/support-assistant -n vertexops-demo": CONSOLE_TEST,
+    'kubectl vertexops prompt tj/support-assistant -n vertexops-demo "Where is my parcel?"': CONSOLE_TEST,
     ".venv/bin/vertexops crds": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/vertexops docs": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/python tools/check-generated.py": f"{HERE}::test_check_generated_passes",
