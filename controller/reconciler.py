@@ -202,7 +202,7 @@ class Reconciler:
         except ApiError as err:
             if not err.conflict:
                 raise
-            log.info("the object changed since it was read; looking again before creating")
+            log.info("the object changed since it was read (%s); looking again before creating", err)
             return Result(requeue_after=1.0)
         observation = self.backend.create(written)
         observation.status.setdefault(LEGACY_INTENT_FIELD, requested)
