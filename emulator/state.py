@@ -9,6 +9,7 @@ from emulator.clock import SimClock
 from emulator.config import EmulatorConfig
 from emulator.faults import FaultInjector, JobFailures
 from emulator.gemini_models import GeminiModels
+from emulator.oauth import OAuthState
 from emulator.requestlog import RequestLog
 from emulator.vertex_jobs import VertexJobs
 from emulator.vertex_metrics import VertexMetrics
@@ -21,6 +22,8 @@ class EmulatorState:
         self.config = config
         self.clock = SimClock(config.time_scale)
         self.log = RequestLog(config.request_log_limit)
+        # Registered identities outlive `reset`, as the accounts of a project outlive its jobs.
+        self.oauth = OAuthState()
         self._lock = threading.Lock()
         self._build()
 

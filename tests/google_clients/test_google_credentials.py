@@ -180,13 +180,30 @@ def test_a_rejected_api_key_says_so_and_never_shows_it(
     assert caught.value.reason == "API_KEY_INVALID"
     _assert_clean(SENTINEL_KEY, message, repr(caught.value), caplog.text, client_repr)
     request = emu.requests("tunedModels.create")[0]
-    _assert_clean(SENTINEL_KEY, request.path, request.query)  # sent as a header, never in the URL
+    assert request.credentials == ("api-key-header",)  # sent as a header, never in the URL
+    _assert_clean(SENTINEL_KEY, request.path, request.query)
 
 
 def test_a_valid_api_key_goes_in_the_header(emu: Emulator) -> None:
     emu.config.valid_credentials = [SENTINEL_KEY]
     with GeminiClient(base_url=emu.url, auth=ApiKeyAuth(SENTINEL_KEY), retry=NO_RETRY) as gemini:
         assert gemini.create_tuned_model(model_body(), tuned_model_id="keyed").metadata is not None
+        gemini.get_tuned_model("keyed")
+        list(gemini.iter_tuned_models())
+    records = emu.requests()
+    assert [r.method for r in records] == ["tunedModels.create", "tunedModels.get", "tunedModels.list"]
+    for record in records:
+        assert record.status == 200, record
+        # The emulator accepts `?key=` as Google does and records it as "api-key-query": only the header
+        # is right, because URLs end up in proxy and access logs.
+        assert record.credentials == ("api-key-header",), record
+        assert "key=" not in record.query
+
+
+def test_a_bearer_token_goes_in_the_authorization_header(vertex: VertexClient, emu: Emulator) -> None:
+    vertex.create_tuning_job(PROJECT, LOCATION, job_body())
+    vertex.list_tuning_jobs(PROJECT, LOCATION)
+    assert [r.credentials for r in emu.requests()] == [("bearer-header",), ("bearer-header",)]
 
 
 def test_no_credential_gets_the_real_403(emu: Emulator) -> None:
