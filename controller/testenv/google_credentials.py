@@ -24,11 +24,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from controller.google.auth import StaticTokenAuth
+
+if TYPE_CHECKING:
+    from emulator.server import Emulator
 
 SERVICE_ACCOUNT = "service-account"
 EXTERNAL_ACCOUNT = "external-account"
@@ -153,6 +158,16 @@ def minted_tokens(emulator_url: str, prefix: str | None = None) -> list[str]:
     """The access tokens the emulator minted (for identities whose prefix is `prefix`, when given)."""
     tokens = _control(emulator_url, "/oauth/tokens")["tokens"]
     return [t["token"] for t in tokens if prefix is None or str(t["token"]).startswith(prefix)]
+
+
+def inspector_auth(emulator: Emulator) -> StaticTokenAuth:
+    """A token the in-process `emulator` accepts, for a test's own calls that look at what the operator did.
+
+    Only the test holds it; the operator under test never sees it and authenticates through its ADC file.
+    """
+    token = f"ya29.test-inspector-{uuid.uuid4().hex}"
+    emulator.state.oauth.issue(token, principal="user:test-inspector@vertexops.test")
+    return StaticTokenAuth(token)
 
 
 def sign_jwt(key: rsa.RSAPrivateKey, claims: dict[str, Any], key_id: str | None = None) -> str:
