@@ -58,6 +58,10 @@ class LeaseWatch:
         self.lease = lease
         self.procs = procs
         self.samples: list[Sample] = []
+        #: (process index, when): a replica that was running but whose /metrics did not answer
+        self.unreachable: list[tuple[int, float]] = []
+        #: Lease reads that failed
+        self.lease_errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-watch", daemon=True)
 
@@ -78,13 +82,13 @@ class LeaseWatch:
                 try:
                     values = metrics(proc, LEADING, RECONCILES)
                     sample.procs[index] = (values[LEADING], values[RECONCILES])
-                except httpx.HTTPError:  # a replica being killed this instant
-                    continue
+                except httpx.HTTPError:  # counted: only a replica killed this instant may miss a scrape
+                    self.unreachable.append((index, sample.at))
             try:
                 lease = self.coordination.read_namespaced_lease(self.lease, OPERATOR_NAMESPACE)
                 sample.holder = lease.spec.holder_identity or ""
             except k8s.ApiException:
-                pass
+                self.lease_errors += 1
             self.samples.append(sample)
             self._stop.wait(0.2)
 
@@ -132,6 +136,12 @@ def test_killing_the_leader_repeatedly_never_gives_two_reconcilers(
     identities = {i: _identity(p) for i, p in enumerate(operators.started)}
     assert all(identities.values()) and len(set(identities.values())) == len(identities), identities
     assert len(watch.samples) > 50
+    # A sample without a replica proves nothing about it: the only replicas allowed to miss a scrape are
+    # those killed at that moment, each a few times at most.
+    missed = sorted({index for index, _ in watch.unreachable})
+    assert all(not operators.started[i].running for i in missed), (missed, watch.unreachable[:10])
+    assert len(watch.unreachable) <= 3 * SCALE.leader_kills, watch.unreachable
+    assert watch.lease_errors == 0, watch.lease_errors
     for sample in watch.samples:
         leaders = [i for i, (leading, _) in sample.procs.items() if leading == 1.0]
         assert len(leaders) <= 1, f"two replicas leading at once: {leaders}"
