@@ -20,6 +20,7 @@ from e2e.support import Resources, condition
 from kubernetes import client as k8s
 
 from controller.api.resource import GROUP, VERSION
+from controller.testenv.google_credentials import EXTERNAL_ACCOUNT
 from controller.testenv.operator import OperatorProcess
 from emulator.server import Emulator
 from emulator.vertex_jobs import phase_at
@@ -96,12 +97,17 @@ class Operators:
         log_dir: Path,
         namespaces: Sequence[str],
         base_args: Sequence[str] = FAST_OPERATOR_ARGS,
+        *,
+        google_credentials: str = EXTERNAL_ACCOUNT,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.emulator = emulator
         self.log_dir = log_dir
         self.namespaces = list(namespaces)
         self.base_args = list(base_args)
+        # Workload Identity Federation here (the e2e suite uses a service-account key): each replica gets its
+        # own federated identity from the emulator's STS, as pods of one Deployment would.
+        self.google_credentials = google_credentials
         self.started: list[OperatorProcess] = []
 
     def start(
@@ -111,6 +117,7 @@ class Operators:
         leader_election: bool = False,
         project: str = PROJECT,
         env: dict[str, str] | None = None,
+        google_credentials: str | None = None,
     ) -> OperatorProcess:
         proc = OperatorProcess(
             self.kubeconfig,
@@ -121,6 +128,7 @@ class Operators:
             leader_election=leader_election,
             extra_args=[*self.base_args, *extra],
             env=env,
+            google_credentials=google_credentials or self.google_credentials,
         )
         self.started.append(proc)
         return proc.start(wait_ready=wait_ready, timeout=120)
