@@ -217,11 +217,11 @@ def test_no_credential_reaches_logs_events_status_metrics_or_errors(
     # Every level: a DEBUG line that printed a header or a token would be a leak like any other.
     proc = operators.start("--log-level=DEBUG", google_credentials=google_credentials)
     assert proc.adc is not None and proc.adc.kind == google_credentials
-    # Failures on the Vertex side too: a 401 (the operator drops its token and gets a second one), then a
-    # 403, on the create call.
-    emulator.add_fault("status", "tuningJobs.create", status=401, times=1)
+    # Failures on the Vertex side too: a 401 (the operator drops its token, gets a second one and tries
+    # once more: 401 again, so the reconcile fails), then a 403, on the create call.
+    emulator.add_fault("status", "tuningJobs.create", status=401, times=2)
     resources.create(tuning_job("vertex-job"))
-    _wait_for_code(emulator, "tuningJobs.create", 401)
+    _wait_for_code(emulator, "tuningJobs.create", 401, count=2)
     emulator.add_fault("permission_denied", "tuningJobs.create", times=1)
     _wait_for_code(emulator, "tuningJobs.create", 403)
     # Stalled waits for the user; once the permission is granted, any edit brings the job back.
@@ -286,8 +286,8 @@ def api_client_sanitize(event: Any) -> Any:
     return k8s.ApiClient().sanitize_for_serialization(event)
 
 
-def _wait_for_code(emulator: Emulator, method: str, code: int, timeout: float = 60) -> None:
+def _wait_for_code(emulator: Emulator, method: str, code: int, timeout: float = 60, count: int = 1) -> None:
     deadline = time.monotonic() + timeout
-    while not any(r.status == code for r in emulator.requests(method)):
+    while sum(r.status == code for r in emulator.requests(method)) < count:
         assert time.monotonic() < deadline, f"{method} never answered {code}"
         time.sleep(0.2)
