@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from google_helpers import LOCATION, PROJECT, TOKEN, job_body, model_body
 
 from controller.google import (
     ApiKeyAuth,
+    Auth,
     CredentialsAuth,
     GeminiClient,
     GoogleAPIError,
@@ -213,17 +215,35 @@ def test_no_credential_gets_the_real_403(emu: Emulator) -> None:
     assert "unregistered callers" in response.json()["error"]["message"]
 
 
-def test_a_server_echoing_the_secret_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+def _static_auth() -> StaticTokenAuth:
+    return StaticTokenAuth(SENTINEL_TOKEN)
+
+
+def _refreshing_auth() -> CredentialsAuth:
+    return CredentialsAuth(ExpiringCredentials([SENTINEL_TOKEN]))
+
+
+def _api_key_auth() -> ApiKeyAuth:
+    return ApiKeyAuth(SENTINEL_TOKEN)
+
+
+@pytest.mark.parametrize(
+    "make_auth", [_static_auth, _refreshing_auth, _api_key_auth], ids=lambda f: f.__name__
+)
+def test_a_server_echoing_the_secret_is_redacted(
+    caplog: pytest.LogCaptureFixture, make_auth: Callable[[], Auth]
+) -> None:
+    """Every kind of credential tells the transport its secret, so an echo of it is scrubbed."""
     caplog.set_level(logging.DEBUG)
 
     def echo(request: httpx.Request) -> httpx.Response:
-        secret = request.headers["authorization"]
+        secret = request.headers.get("authorization") or request.headers["x-goog-api-key"]
         body = {"error": {"code": 403, "message": f"denied for {secret}", "status": "PERMISSION_DENIED"}}
         return httpx.Response(403, json=body)
 
     client = VertexClient(
         base_url="http://mock.invalid",
-        auth=StaticTokenAuth(SENTINEL_TOKEN),
+        auth=make_auth(),
         retry=NO_RETRY,
         http_client=httpx.Client(transport=httpx.MockTransport(echo)),
     )
