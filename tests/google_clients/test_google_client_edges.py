@@ -18,7 +18,7 @@ from controller.google import (
     TransportError,
     VertexClient,
 )
-from controller.google.vertex import label_filter
+from controller.google.vertex import label_filter, vertex_host
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
@@ -90,3 +90,23 @@ def test_empty_credentials_are_refused_with_a_reason() -> None:
 def test_reprs_name_the_kind_and_hide_the_secret() -> None:
     assert repr(ApiKeyAuth("k")) == "ApiKeyAuth(api_key=<redacted>)"
     assert repr(StaticTokenAuth("t")) == "StaticTokenAuth(token=<redacted>)"
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("us-central1", "https://us-central1-aiplatform.googleapis.com"),
+        ("europe-west4", "https://europe-west4-aiplatform.googleapis.com"),
+        ("global", "https://aiplatform.googleapis.com"),
+        ("us", "https://aiplatform.us.rep.googleapis.com"),
+        ("eu", "https://aiplatform.eu.rep.googleapis.com"),
+    ],
+)
+def test_each_location_goes_to_its_own_host(location: str, host: str) -> None:
+    # A job must be created in the region its resource names (data residency, quota, price).
+    assert vertex_host(location) == host
+    client = VertexClient(auth=StaticTokenAuth("ya29.edge-test-token"))
+    assert client.url(location, f"projects/p/locations/{location}/tuningJobs") == (
+        f"{host}/v1/projects/p/locations/{location}/tuningJobs"
+    )
+    client.close()
