@@ -57,6 +57,9 @@ class Observation:
     resource before a restart; "identity": created for the same manifest by another cluster or an earlier
     incarnation of the resource; "import": named by the spec); the reconciler reports it as an event.
     `conditions` are further conditions the backend alone can judge (type, status, reason, message).
+    `searched_at`, on an observation that found nothing, is when the search that proved the absence started
+    (UNIX seconds; None: a live read just now). The reconciler trusts the absence of a job whose create may
+    have been sent only if that search started after the create grace had passed.
     """
 
     exists: bool
@@ -72,6 +75,7 @@ class Observation:
     train_loss: float | None = None
     validation_loss: float | None = None
     found_by: str | None = None
+    searched_at: float | None = None
     conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
 
 

@@ -153,7 +153,7 @@ class Reconciler:
         try:
             observation = self.backend.observe(obj)
             if not observation.exists:
-                created = self._create(obj)
+                created = self._create(obj, observation)
                 if isinstance(created, Result):
                     return created
                 (observation, intent_written), just_created = created, True
@@ -179,10 +179,10 @@ class Reconciler:
         self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)
 
-    def _create(self, obj: JsonObject) -> tuple[Observation, JsonObject] | Result:
+    def _create(self, obj: JsonObject, absent: Observation) -> tuple[Observation, JsonObject] | Result:
         """Run the create-exactly-once protocol: the observation and the object as the intent write left it,
         or a Result when it is too early (or unsafe) to create now."""
-        wait = self._create_may_still_land(obj)
+        wait = self._create_may_still_land(obj, absent)
         if wait > 0:
             log.info(
                 "a create intent is recorded and nothing found yet: waiting %.0fs before creating again", wait
@@ -302,7 +302,7 @@ class Reconciler:
         if not never_created and not self.backend.orphan_on_delete(obj):
             try:
                 observation = self.backend.observe(obj)
-                wait = self._create_may_still_land(obj) if not observation.exists else 0.0
+                wait = self._create_may_still_land(obj, observation) if not observation.exists else 0.0
                 if wait > 0:
                     # A create sent before a crash may not have landed yet: deleting the finalizer now would
                     # leave that job running with no resource. Look again once it would have appeared.
@@ -337,12 +337,19 @@ class Reconciler:
         self.metrics.forget_resource(self.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
         return Result()
 
-    def _create_may_still_land(self, obj: JsonObject) -> float:
-        """Seconds until a recorded create intent without a remote name can be trusted to have failed."""
+    def _create_may_still_land(self, obj: JsonObject, absent: Observation) -> float:
+        """Seconds until a recorded create intent without a remote name can be trusted to have failed.
+
+        The absence counts only if the search that found nothing started after the grace had passed: a
+        listing taken earlier (and reused) may predate a create call that was still on its way.
+        """
         requested = intent_time(obj)
         if (obj.get("status") or {}).get("name") or not requested:
             return 0.0
-        elapsed = (self.now() - _parse_time(requested)).total_seconds()
+        searched = (
+            datetime.fromtimestamp(absent.searched_at, UTC) if absent.searched_at is not None else self.now()
+        )
+        elapsed = (searched - _parse_time(requested)).total_seconds()
         return max(0.0, self.settings.create_grace_seconds - elapsed)
 
     def _deleting_message(self, observation: Observation) -> str:

@@ -55,10 +55,10 @@ _PHASES: dict[str, tuple[Phase, Reason]] = {
 }
 TERMINAL_STATES = frozenset(s for s, (phase, _) in _PHASES.items() if phase.terminal)
 
-# How old the listing may be when looking for a job a create intent says may exist: well under the margin
-# between the create grace (90 s) and the Google timeout (60 s), so a create sent before a crash that has
-# not shown up in a listing this fresh, once the grace has passed, really did not land.
-INTENT_LOOKUP_MAX_AGE_SECONDS = 5.0
+# How old the listing may be when looking for a job a create intent says may exist. The reconciler trusts
+# an absence only if the listing started after the create grace had passed (Observation.searched_at); a
+# short age makes the listing after a requeue fresh enough for that.
+INTENT_LOOKUP_MAX_AGE_SECONDS = 2.0
 
 CONSOLE = "https://console.cloud.google.com/vertex-ai/generative/language/locations/{location}/tuning/tuningJob/{id}?project={project}"
 
@@ -118,9 +118,9 @@ class TuningJobBackend:
             max_age = self.settings.poll_min_seconds if deleting else self._interval(status)
             job = self.poller.get(project, location, known, max_age) or self.client.get_tuning_job(known)
         else:
-            adoptable, found_by = self._find(obj, spec, project, location)
+            adoptable, found_by, searched_at = self._find(obj, spec, project, location)
             if adoptable is None:
-                return Observation(exists=False)
+                return Observation(exists=False, searched_at=searched_at)
             job = adoptable
             log.info("found tuning job %s by its %s label: adopting it", job.name, found_by)
         self._remember_name(uid, job.name)
@@ -199,12 +199,13 @@ class TuningJobBackend:
 
     def _find(
         self, obj: JsonObject, spec: TuningJobSpec, project: str, location: str
-    ) -> tuple[TuningJob | None, str | None]:
-        """A job to adopt, from the location's listing: this resource's own (UID), else its identity's."""
+    ) -> tuple[TuningJob | None, str | None, float]:
+        """A job to adopt, from the location's listing: this resource's own (UID), else its identity's; and
+        when the listing that was searched started."""
         # A recorded intent means a create may have been sent: look in a listing fresh enough to show it.
         max_age = INTENT_LOOKUP_MAX_AGE_SECONDS if intent_time(obj) else self.settings.poll_min_seconds
         uid = obj["metadata"]["uid"]
-        own = self.poller.find(project, location, UID_LABEL, uid, max_age)
+        own, searched_at = self.poller.find(project, location, UID_LABEL, uid, max_age)
         if len(own) > 1:
             log.error(
                 "more than one tuning job carries this resource's uid label; following the oldest",
@@ -212,12 +213,13 @@ class TuningJobBackend:
             )
         job = choose_by_uid(own)
         if job is not None:
-            return job, "uid"
+            return job, "uid", searched_at
         if spec.adoption_policy == "Never":
-            return None, None
+            return None, None, searched_at
         identity = self._identity(obj, spec, project, location)
-        job = choose_by_identity(self.poller.find(project, location, IDENTITY_LABEL, identity, max_age))
-        return (job, "identity") if job is not None else (None, None)
+        same, searched_at = self.poller.find(project, location, IDENTITY_LABEL, identity, max_age)
+        job = choose_by_identity(same)
+        return (job, "identity", searched_at) if job is not None else (None, None, searched_at)
 
     def _identity(self, obj: JsonObject, spec: TuningJobSpec, project: str, location: str) -> str:
         meta = obj["metadata"]

@@ -34,6 +34,8 @@ class _LocationSnapshot:
     jobs: dict[str, TuningJob] = field(default_factory=dict)
     by_label: dict[tuple[str, str], list[TuningJob]] = field(default_factory=dict)
     fetched_at: float = float("-inf")
+    # Wall-clock time (UNIX seconds) when the last list started: what a job found missing is missing since.
+    listed_at: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -71,23 +73,28 @@ class LocationPoller:
         with snapshot.lock:
             return snapshot.jobs.get(name)
 
-    def find(self, project: str, location: str, label: str, value: str, max_age: float) -> list[TuningJob]:
-        """The listed jobs carrying `label=value`, as of a list no older than `max_age` seconds."""
+    def find(
+        self, project: str, location: str, label: str, value: str, max_age: float
+    ) -> tuple[list[TuningJob], float]:
+        """The listed jobs carrying `label=value`, as of a list no older than `max_age` seconds, and the
+        wall-clock time that list started (a job it lacks did not exist then)."""
         snapshot = self._fresh(project, location, max_age)
         with snapshot.lock:
-            return list(snapshot.by_label.get((label, value), ()))
+            return list(snapshot.by_label.get((label, value), ())), snapshot.listed_at
 
     def _fresh(self, project: str, location: str, max_age: float) -> _LocationSnapshot:
         snapshot = self._snapshot(project, location)
         with snapshot.lock:
             if self._clock() - snapshot.fetched_at > max_age:
                 started = self._clock()
+                listed_at = time.time()
                 jobs = self._client.find_tuning_jobs_by_labels(
                     project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
                 )
                 snapshot.jobs = {job.name: job for job in jobs}
                 snapshot.by_label = _index(snapshot.jobs)
                 snapshot.fetched_at = started
+                snapshot.listed_at = listed_at
         return snapshot
 
     def remember(self, project: str, location: str, job: TuningJob) -> None:
