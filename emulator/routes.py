@@ -460,13 +460,13 @@ def handle_api(state: EmulatorState, req: Request) -> Response:
         status = "UNIMPLEMENTED" if path_known else "NOT_FOUND"
         error = ApiError(status, f"Method {req.http_method} {req.path} is not served by this API.")
         response = error_response(error)
-        _record(state, req, api="", method="", status=response.status, started=started)
+        record_request(state, req, api="", method="", status=response.status, started=started)
         return response
     try:
         response = _serve(state, req, route, params)
     except ApiError as error:
         response = error_response(error)
-    _record(
+    record_request(
         state,
         req,
         api=route.api,
@@ -581,6 +581,9 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
+    token_ok = bool(token) and (
+        state.oauth.lookup(token) is not None or (valid is not None and token in valid)
+    )
     if route.api == "vertex":
         service = "aiplatform.googleapis.com"
         if not token and key:
@@ -596,7 +599,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
                 _MISSING_CREDENTIAL,
                 details=_error_info("CREDENTIALS_MISSING", "googleapis.com", service),
             )
-        if valid is not None and token not in valid:
+        if not token_ok:
             raise ApiError(
                 "UNAUTHENTICATED",
                 _INVALID_CREDENTIAL,
@@ -616,7 +619,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
             "API key not valid. Please pass a valid API key.",
             details=_error_info("API_KEY_INVALID", "googleapis.com", service),
         )
-    if token and not key and valid is not None and token not in valid:
+    if token and not key and not token_ok:
         raise ApiError(
             "UNAUTHENTICATED",
             _INVALID_CREDENTIAL,
@@ -648,10 +651,29 @@ def _drop_fields(payload: Any, fields: list[str]) -> None:
             resource.pop(name, None)
 
 
-def _record(
+def credential_sources(req: Request) -> tuple[str, ...]:
+    """Where the request carried a credential: `bearer-header`, `api-key-header`, `api-key-query`.
+
+    Recorded so a test can tell a key sent in the header from one moved into the URL (where proxies and
+    access logs keep it), even though the API accepts both, as Google does.
+    """
+    found = []
+    if req.headers.get("authorization", "").lower().startswith("bearer "):
+        found.append("bearer-header")
+    if req.headers.get("x-goog-api-key"):
+        found.append("api-key-header")
+    if "key" in req.query:
+        found.append("api-key-query")
+    return tuple(found)
+
+
+def record_request(
     state: EmulatorState, req: Request, *, api: str, method: str, status: int | None, started: float
 ) -> None:
-    query = "&".join(f"{k}={v}" for k, values in req.query.items() if k != "key" for v in values)
+    # A `key` in the query is logged as present but never with its value.
+    query = "&".join(
+        f"{k}={'<redacted>' if k == 'key' else v}" for k, values in req.query.items() for v in values
+    )
     state.log.add(
         RequestRecord(
             time=time.time(),
@@ -662,5 +684,6 @@ def _record(
             query=query,
             status=status,
             duration_ms=(time.monotonic() - started) * 1000.0,
+            credentials=credential_sources(req),
         )
     )

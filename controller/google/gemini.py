@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import httpx
 
-from controller.google.auth import Auth, StaticTokenAuth, application_default_auth
+from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
 from controller.google.errors import MalformedResponseError
 from controller.google.hints import gemini_hint
 from controller.google.models_common import GenerateContentResponse, parse_model, user_contents
@@ -27,7 +27,6 @@ from controller.google.models_gemini import (
 )
 from controller.google.retry import RetryPolicy
 from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
-from controller.google.vertex import EMULATOR_TOKEN
 
 API = "generativelanguage"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -62,8 +61,7 @@ class GeminiClient:
     """Gemini API v1beta over REST. Safe to share between threads.
 
     `auth` is usually an `ApiKeyAuth`; OAuth credentials work too. Without `auth`, ADC with the
-    cloud-platform and generative-language.tuning scopes is used, or a static placeholder token when
-    `base_url` points at the emulator.
+    cloud-platform and generative-language.tuning scopes is used, wherever the calls go.
     """
 
     def __init__(
@@ -80,12 +78,7 @@ class GeminiClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if auth is None:
-            if base_url:
-                auth = StaticTokenAuth(EMULATOR_TOKEN)
-            else:
-                auth = application_default_auth(
-                    scopes=("https://www.googleapis.com/auth/cloud-platform", TUNING_SCOPE)
-                )
+            auth = application_default_auth(scopes=(CLOUD_PLATFORM_SCOPE, TUNING_SCOPE))
         self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}"
         self._generate_timeout = generate_timeout
         self._transport = Transport(

@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import httpx
 
-from controller.google.auth import Auth, StaticTokenAuth, application_default_auth
+from controller.google.auth import Auth, application_default_auth
 from controller.google.errors import InvalidArgumentError, MalformedResponseError
 from controller.google.hints import vertex_hint
 from controller.google.metrics_reader import read_tuning_metrics
@@ -25,7 +25,6 @@ from controller.google.retry import RetryPolicy
 from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
 
 API = "aiplatform"
-EMULATOR_TOKEN = "vertexops-emulator"  # noqa: S105 - a placeholder the emulator accepts, not a secret
 
 _NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/")
 _JOB_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/tuningJobs/[^/:]+$")
@@ -81,8 +80,8 @@ class VertexClient:
     """Vertex AI v1 over REST.
 
     `base_url` sends every location to one URL (the emulator, or a private endpoint); without it each call
-    goes to its location's regional host. `auth` defaults to Application Default Credentials, or to a
-    static placeholder token when `base_url` is set. Safe to share between threads.
+    goes to its location's regional host. `auth` defaults to Application Default Credentials, wherever the
+    calls go (the emulator mints tokens as Google does). Safe to share between threads.
     """
 
     def __init__(
@@ -99,7 +98,7 @@ class VertexClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if auth is None:
-            auth = StaticTokenAuth(EMULATOR_TOKEN) if base_url else application_default_auth()
+            auth = application_default_auth()
         self._base_url = base_url.rstrip("/") if base_url else None
         self._version = api_version
         self._generate_timeout = generate_timeout

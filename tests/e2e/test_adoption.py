@@ -22,6 +22,7 @@ from controller.backends.remote_identity import IDENTITY_LABEL
 from controller.crdgen import install_crds
 from controller.google.vertex import VertexClient
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import inspector_auth
 from controller.testenv.operator import OperatorProcess, grant_operator_rights
 from controller.testenv.tools import resolve_tools
 from e2e.conftest import FAST_OPERATOR_ARGS, OperatorFactory
@@ -78,7 +79,7 @@ def emulator() -> Iterator[Emulator]:
 
 
 def _remote_jobs(emulator: Emulator) -> list[Any]:
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         return client.list_tuning_jobs(PROJECT, LOCATION)
 
 
@@ -120,7 +121,9 @@ def test_a_rebuilt_cluster_adopts_every_job_and_creates_only_what_was_cancelled(
             a.resources.create(manifest)
         a.resources.create(tuned_model("dr-model"), "tunedmodels")
         cancelled = a.resources.wait_for("dr-cancelled", lambda o: bool(o.get("status", {}).get("name")))
-        with VertexClient(base_url=emulator.url) as client:  # someone cancels it in the console
+        with VertexClient(
+            base_url=emulator.url, auth=inspector_auth(emulator)
+        ) as client:  # someone cancels it in the console
             client.cancel_tuning_job(cancelled["status"]["name"])
         before = {
             "dr-succeeded": a.resources.wait_for("dr-succeeded", lambda o: is_true(o, "Ready"), timeout=90),
@@ -279,7 +282,7 @@ def test_orphaned_then_reapplied_is_adopted_and_adoption_never_creates_anew(
 def test_a_job_created_outside_kubernetes_is_imported_by_name_and_never_created(
     namespace: str, resources: Resources, emulator: Emulator, start_operator: OperatorFactory
 ) -> None:
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         job = client.create_tuning_job(
             PROJECT,
             LOCATION,
@@ -324,7 +327,7 @@ def test_an_import_that_differs_from_its_spec_says_so_and_a_missing_one_stalls(
     resources: Resources, emulator: Emulator, start_operator: OperatorFactory
 ) -> None:
     emulator.set_time_scale(1)  # keep the job running: a running import is cancelled with its resource
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         job = client.create_tuning_job(
             PROJECT,
             LOCATION,
