@@ -14,8 +14,8 @@ import pytest
 from console_support import API_KEY, CHUNK_SECONDS, PROJECT, TIME_SCALE, Console, sample
 from kubernetes import client as k8s
 
-from controller.google.vertex import EMULATOR_TOKEN
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import write_adc_file
 from controller.testenv.operator import OperatorProcess, grant_operator_rights
 from emulator.config import EmulatorConfig
 from emulator.server import Emulator
@@ -36,7 +36,7 @@ def console(
         total_steps=60,
         gemini_step_seconds=10,
         stream_chunk_seconds=CHUNK_SECONDS,
-        valid_credentials=[EMULATOR_TOKEN, API_KEY],
+        valid_credentials=[API_KEY],
     )
     home = tmp_path_factory.mktemp("console")
     with Emulator(config) as emulator:
@@ -49,7 +49,9 @@ def console(
             extra_args=("--poll-min-seconds=0.3", "--poll-max-seconds=1", "--metrics-interval-seconds=0.3"),
         ).start()
         try:
-            env = Console(crds, emulator, namespace, api_client)
+            # The user's own Application Default Credentials: a key file whose tokens the emulator mints.
+            user_adc = write_adc_file(emulator.url, home / "user-google")
+            env = Console(crds, emulator, namespace, api_client, google_env=user_adc.env())
             core.create_namespaced_secret(
                 namespace,
                 {"metadata": {"name": "gemini-key"}, "stringData": {"key": API_KEY}},

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources as package_files
 from typing import Any
 
@@ -34,10 +34,14 @@ class Console:
     emulator: Emulator
     namespace: str
     api: k8s.ApiClient
+    google_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
+            **self.google_env,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "NO_GCE_CHECK": "True",
             "VERTEXOPS_VERTEX_BASE_URL": self.emulator.url,
             "VERTEXOPS_GEMINI_BASE_URL": self.emulator.url,
             "PYTHONIOENCODING": "utf-8",

@@ -15,6 +15,7 @@ from console_support import TIME_SCALE, Console, sample
 
 from controller.google.models_vertex import EVAL_TOTAL_LOSS, TRAIN_TOTAL_LOSS
 from controller.google.vertex import VertexClient
+from controller.testenv.google_credentials import inspector_auth
 
 BRAILLE = re.compile("[\u2801-\u28ff]")
 
@@ -28,7 +29,7 @@ def test_watch_once_draws_the_curves_of_the_metrics_vertex_holds(console: Consol
     assert any(line.strip().endswith("│") or "loss" in line for line in lines)
     assert len([line for line in lines if BRAILLE.search(line)]) >= 6, "no curve drawn"
 
-    with VertexClient(base_url=console.emulator.url) as vertex:
+    with VertexClient(base_url=console.emulator.url, auth=inspector_auth(console.emulator)) as vertex:
         job = console.get("tuningjobs", "support-assistant")["status"]["name"]
         latest = vertex.read_tuning_metrics(job).latest
     train, evaluation = latest[TRAIN_TOTAL_LOSS].value, latest[EVAL_TOTAL_LOSS].value
