@@ -14,7 +14,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from controller.api.base import IMMUTABLE, NOT_YET_OBSERVED, ApiModel, OneOf, ResourceStatusModel, StatusModel, Timestamp
+from controller.api.base import (
+    IMMUTABLE,
+    NOT_YET_OBSERVED,
+    ApiModel,
+    OneOf,
+    ResourceStatusModel,
+    StatusModel,
+    Timestamp,
+)
 from controller.api.common import (
     ConfigMapKeyRef,
     GoogleError,

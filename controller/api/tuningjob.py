@@ -13,7 +13,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from controller.api.base import IMMUTABLE, NOT_YET_OBSERVED, ApiModel, ResourceStatusModel, StatusModel, Timestamp
+from controller.api.base import (
+    IMMUTABLE,
+    NOT_YET_OBSERVED,
+    ApiModel,
+    ResourceStatusModel,
+    StatusModel,
+    Timestamp,
+)
 from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
 from controller.api.conditions import Condition
 from controller.api.resource import (
