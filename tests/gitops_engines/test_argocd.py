@@ -258,13 +258,6 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
             assert emulator.count("tuningJobs.create") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the operator still finds a remote job only by the resource's UID, which is new in a rebuilt "
-        "cluster; identity derived from Git (ARCHITECTURE.md) makes this pass, and strict makes that visible"
-    ),
-)
 def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_job_again(
     *, tools: Tools, argocd_tools: ArgoCDTools, tmp_path: Path, start_operator: OperatorFactory
 ) -> None:
