@@ -137,7 +137,9 @@ def test_a_waiting_kustomization_fails_with_the_jobs_message(
     ks = flux.wait(KUSTOMIZE, name, lambda k: ready(k)[0] == "False" and ready(k)[1] == "HealthCheckFailed",
                    what="failed its health check", timeout=120)  # fmt: skip
     _, _, message = ready(ks)
-    assert message is not None and "TuningJob" in message and "doomed-run" in message, message
+    # Flux names the failed object and its kstatus ("failed early due to stalled resources:
+    # [TuningJob/NS/doomed-run status: 'Failed']"); the job's own error is in the TuningJob's conditions.
+    assert message is not None and f"TuningJob/{namespace}/doomed-run status: 'Failed'" in message, message
     job = get_job(cluster, namespace, "doomed-run")
     assert job is not None and job["status"]["state"] == "JOB_STATE_FAILED"
     assert flux.get(SOURCE, name) is not None

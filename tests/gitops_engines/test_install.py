@@ -30,8 +30,8 @@ OPERATOR_OBJECTS = (
     ("crd", "tuningjobs.tuning.vertexops.dev"),
     ("crd", "tunedmodels.tuning.vertexops.dev"),
     ("namespace", "vertexops-system"),
-    ("-n vertexops-system deployment", "vertexops"),
-    ("-n vertexops-system serviceaccount", "vertexops"),
+    ("deployment -n vertexops-system", "vertexops"),
+    ("serviceaccount -n vertexops-system", "vertexops"),
     ("clusterrole", "vertexops"),
 )
 
@@ -49,7 +49,7 @@ def established(cp: ControlPlane, crd: str) -> bool:
 
 def assert_operator_installed(cp: ControlPlane) -> None:
     for kind, name in OPERATOR_OBJECTS:
-        result = cp.kubectl(*kind.split(), name, "-o", "name", check=False)
+        result = cp.kubectl("get", *kind.split(), name, "-o", "name", check=False)
         assert result.returncode == 0, f"{kind} {name} missing: {result.stderr}"
     assert established(cp, "tuningjobs.tuning.vertexops.dev")
 
