@@ -130,3 +130,22 @@ class StatusModel(ApiModel):
     """
 
     model_config = ConfigDict(extra="ignore")
+
+
+class ResourceStatusModel(StatusModel):
+    """The whole `status` of a kind. Its CRD schema defaults it to `{"observedGeneration": 0}`.
+
+    The API server drops `status` from a create request, so between `kubectl apply` and the operator's first
+    status write an object would have no status at all, and kstatus (Flux's `wait`, kpt, cli-utils) calls
+    such an object Current: Flux would report a Kustomization Ready before its job even started. The API
+    server applies schema defaults on every read, so with this default each new object reads as
+    `observedGeneration: 0` < `metadata.generation`, which kstatus calls InProgress and Argo CD's health
+    check Progressing, until the operator writes a status of its own.
+    """
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"default": {}})
+
+
+#: `json_schema_extra` of the `observedGeneration` field of a `ResourceStatusModel`: the CRD default 0
+#: (no generation observed yet). The Python default stays None: the operator always writes the real value.
+NOT_YET_OBSERVED: dict[str, Any] = {"default": 0}

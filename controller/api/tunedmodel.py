@@ -14,7 +14,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from controller.api.base import IMMUTABLE, ApiModel, OneOf, StatusModel, Timestamp
+from controller.api.base import (
+    IMMUTABLE,
+    NOT_YET_OBSERVED,
+    ApiModel,
+    OneOf,
+    ResourceStatusModel,
+    StatusModel,
+    Timestamp,
+)
 from controller.api.common import (
     ConfigMapKeyRef,
     GoogleError,
@@ -203,11 +211,16 @@ class TuningSnapshot(StatusModel):
     compute_time: Timestamp | None = Field(default=None, description="When the values were computed.")
 
 
-class TunedModelStatus(StatusModel):
+class TunedModelStatus(ResourceStatusModel):
     """What the operator last observed of the tuned model and its creation."""
 
     observed_generation: int | None = Field(
-        default=None, description="metadata.generation of the spec the status was computed from."
+        default=None,
+        json_schema_extra=NOT_YET_OBSERVED,
+        description=(
+            "metadata.generation of the spec the status was computed from; 0 until the operator has "
+            "observed the resource."
+        ),
     )
     conditions: list[Condition] | None = Field(
         default=None,

@@ -13,7 +13,14 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from controller.api.base import IMMUTABLE, ApiModel, StatusModel, Timestamp
+from controller.api.base import (
+    IMMUTABLE,
+    NOT_YET_OBSERVED,
+    ApiModel,
+    ResourceStatusModel,
+    StatusModel,
+    Timestamp,
+)
 from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
 from controller.api.conditions import Condition
 from controller.api.resource import (
@@ -371,11 +378,16 @@ class TrainingMetrics(StatusModel):
     read_time: Timestamp | None = Field(default=None, description="When the operator read these values.")
 
 
-class TuningJobStatus(StatusModel):
+class TuningJobStatus(ResourceStatusModel):
     """What the operator last observed of the job."""
 
     observed_generation: int | None = Field(
-        default=None, description="metadata.generation of the spec the status was computed from."
+        default=None,
+        json_schema_extra=NOT_YET_OBSERVED,
+        description=(
+            "metadata.generation of the spec the status was computed from; 0 until the operator has "
+            "observed the resource."
+        ),
     )
     conditions: list[Condition] | None = Field(
         default=None,

@@ -224,7 +224,9 @@ def test_status_is_a_subresource(crds: ControlPlane, api_client: k8s.ApiClient, 
     manifest["status"] = {"state": "JOB_STATE_SUCCEEDED"}
     custom = k8s.CustomObjectsApi(api_client)
     created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", manifest)
-    assert "status" not in created
+    # What remains is the CRD's default status: not yet observed, which kstatus reads as InProgress.
+    assert created["status"] == {"observedGeneration": 0}
+    assert created["metadata"]["generation"] == 1
 
 
 def test_install_crds_with_an_api_client_is_idempotent(crds: ControlPlane, api_client: k8s.ApiClient) -> None:

@@ -3,7 +3,7 @@
 Run it when the operator's status changes shape: `.venv/bin/python tests/gitops/record_status.py`. It starts
 a local control plane and the emulator, runs the operator as a process under its ServiceAccount (as the
 end-to-end tests do), walks TuningJobs and TunedModels through pending, running, a transient API error,
-success, an unobserved spec change, no status yet, failure and a refused create or missing Secret, and
+success, an unobserved spec change, not yet observed at all, failure and a refused create or missing Secret, and
 writes each object as the API server returned it (managedFields left out) to
 manifests/argocd/health/tuning.vertexops.dev/KIND/testdata/.
 
@@ -190,8 +190,13 @@ def record_runs(
     ):
         resources.create(manifest, plural)
         obj = resources.get("just-applied", plural)
-        assert obj is not None and "status" not in obj
-        save(obj, "progressing-no-status", "Just applied, before the operator wrote status: Progressing.")
+        # The status the CRD defaults every new object to, until the operator writes one.
+        assert obj is not None and obj.get("status") == {"observedGeneration": 0}, obj
+        save(
+            obj,
+            "progressing-not-observed",
+            "Just applied, before the operator wrote status (the CRD's default status): Progressing.",
+        )
     proc = operator(1)
     _running.append(proc)
     wait(resources, "support-bot", "new generation observed", observed)

@@ -13,15 +13,15 @@ import (
 // What kstatus (Flux's health checks, kpt, cli-utils' wait) must conclude from each object, all recorded
 // from a real operator run by tests/gitops/record_status.py.
 //
-// An object with no status at all is Current to kstatus: with no observedGeneration and no conditions it
-// has nothing to wait for. That is kstatus's rule, not something the operator can change (the API server
-// drops status on create), so the window between `kubectl apply` and the operator's first status write
-// (normally under a second) reads as Current. docs/gitops.md tells Flux users how to close it.
+// A new object is InProgress from the moment it exists: the CRDs default status to
+// {observedGeneration: 0}, the API server applies that default on every read, and kstatus calls an object
+// whose observedGeneration differs from metadata.generation InProgress. (Without a status at all kstatus
+// would call it Current, and Flux's wait would pass before the operator has even seen the object.)
 var kstatusCases = []struct {
 	file string
 	want status.Status
 }{
-	{"TuningJob/testdata/progressing-no-status.yaml", status.CurrentStatus},
+	{"TuningJob/testdata/progressing-not-observed.yaml", status.InProgressStatus},
 	{"TuningJob/testdata/progressing-pending.yaml", status.InProgressStatus},
 	{"TuningJob/testdata/progressing-running.yaml", status.InProgressStatus},
 	{"TuningJob/testdata/progressing-api-error.yaml", status.InProgressStatus},
@@ -29,7 +29,7 @@ var kstatusCases = []struct {
 	{"TuningJob/testdata/healthy-succeeded.yaml", status.CurrentStatus},
 	{"TuningJob/testdata/degraded-failed.yaml", status.FailedStatus},
 	{"TuningJob/testdata/degraded-permission-denied.yaml", status.FailedStatus},
-	{"TunedModel/testdata/progressing-no-status.yaml", status.CurrentStatus},
+	{"TunedModel/testdata/progressing-not-observed.yaml", status.InProgressStatus},
 	{"TunedModel/testdata/progressing-creating.yaml", status.InProgressStatus},
 	{"TunedModel/testdata/progressing-new-generation.yaml", status.InProgressStatus},
 	{"TunedModel/testdata/healthy-active.yaml", status.CurrentStatus},
