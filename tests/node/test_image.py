@@ -102,3 +102,12 @@ def test_holds_nothing_else(image: Any, forbidden: str) -> None:
     _, _, names = image
     found = [n for n in names if re.search(forbidden, n)]
     assert not found, found[:10]
+
+
+def test_python_files_are_compiled_ahead_so_a_read_only_root_needs_no_writes(image: Any) -> None:
+    _, _, names = image
+    compiled = set(names)
+    for module in ("controller/manager_cli", "controller/reconciler", "kubernetes/client/api_client"):
+        stem = module.rsplit("/", 1)
+        assert f"{SITE}{stem[0]}/__pycache__/{stem[1]}.cpython-311.pyc" in compiled, module
+    assert any(n.startswith("usr/lib/python3.11/json/__pycache__/") for n in names), "stdlib not compiled"
