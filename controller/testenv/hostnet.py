@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import re
+import shlex
 import subprocess
 import time
 from collections.abc import Iterable
@@ -120,6 +121,7 @@ class HostChanges:
     netns_before: set[str] = field(default_factory=set)
     bridge_created: bool = False
     route_added: bool = False
+    confined: bool = False
     cgroups_created: list[Path] = field(default_factory=list)
 
     # -- making -----------------------------------------------------------------------------------------
@@ -145,7 +147,15 @@ class HostChanges:
         _run("ip", "link", "set", net.bridge, "up")
         _run("ip", "route", "add", net.service_cidr, "dev", net.bridge)
         self.route_added = True
+        # Forwarding is on for Services; Pods still never reach past the host: whatever they send to an
+        # address outside their own range that is not the host's is dropped.
+        _run("iptables", *self._confine_rule("-I"))
+        self.confined = True
         _write_sysctl("net/ipv4/ip_forward", "1")
+
+    def _confine_rule(self, action: str) -> list[str]:
+        pods = self.network.pod_cidr
+        return [action, "FORWARD", "-s", pods, "!", "-d", pods, "-j", "DROP"]
 
     def create_cgroups(self) -> str:
         """The kubelet's cgroup root, one folder per cgroup v1 controller (or one in the v2 hierarchy)."""
@@ -194,7 +204,7 @@ class HostChanges:
             if not ours:
                 continue
             for line in dump:
-                words = line.split()
+                words = shlex.split(line)  # comments are quoted: "kubernetes service portals"
                 if words[:1] == ["-A"] and words[1] not in ours and _jumps_to(words, ours):
                     _run(binary, "-t", table, "-D", *words[1:], check=False)
             for chain in ours:
@@ -203,6 +213,9 @@ class HostChanges:
                 _run(binary, "-t", table, "-X", chain, check=False)
 
     def remove_network(self) -> None:
+        if self.confined:
+            _run("iptables", *self._confine_rule("-D"), check=False)
+            self.confined = False
         if self.route_added:
             _run("ip", "route", "del", self.network.service_cidr, "dev", self.network.bridge, check=False)
             self.route_added = False

@@ -336,7 +336,6 @@ state = "{base / "state"}"
                 f"--root-ca-file={c.serving_ca.cert}",
                 f"--service-cluster-ip-range={self.network.service_cidr}",
                 "--allocate-node-cidrs=false",
-                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
                 "--profiling=false",
             ],
         )
