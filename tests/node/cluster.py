@@ -6,12 +6,15 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
 from controller.testenv.node import Node
+from controller.testenv.nodetools import resolve_node_tools
+from controller.testenv.tools import resolve_tools
 from emulator.server import Emulator
 
 OPERATOR_NAMESPACE = "vertexops-system"
@@ -28,6 +31,13 @@ FAST_OPERATOR = {
     "metricsIntervalSeconds": 0.5,
     "createGraceSeconds": 5,
 }
+
+
+def start_node(image_archive: Path) -> Node:
+    """A started node with the operator image imported (the tools installed first when missing)."""
+    return Node(
+        tools=resolve_tools(install=True), node_tools=resolve_node_tools(install=True), images=[image_archive]
+    ).start()
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:

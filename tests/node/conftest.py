@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from controller.testenv.node import Node
-from controller.testenv.nodetools import resolve_node_tools
-from controller.testenv.tools import resolve_tools
 from emulator.config import EmulatorConfig
 from emulator.server import Emulator
+from node.cluster import start_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,12 +40,6 @@ def image_archive() -> Path:
         timeout=1800,
     )
     return Path(result.stdout.strip().splitlines()[-1])
-
-
-def start_node(image_archive: Path) -> Node:
-    return Node(
-        tools=resolve_tools(install=True), node_tools=resolve_node_tools(install=True), images=[image_archive]
-    ).start()
 
 
 @pytest.fixture(scope="module")
