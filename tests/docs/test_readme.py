@@ -29,6 +29,7 @@ from controller.testenv.operator import OperatorProcess
 
 HERE = "tests/docs/test_readme.py"
 DEV_TEST = "tests/dev/test_vertexops_dev.py"
+NODE = "tests/node"
 
 HELM_INSTALL = (
     "helm install vertexops charts/vertexops -n vertexops-system --create-namespace "
@@ -64,6 +65,9 @@ COVERAGE: dict[str, str] = {
     ),
     "kubectl get tj support-assistant -o yaml": f"{HERE}::test_first_tuning_job_walkthrough",
     "tools/test.sh": ".ci/run",
+    "tools/install-node-tools.sh": f"{NODE}/test_node_harness.py::test_a_pod_runs_and_stop_undoes_everything",
+    "tools/build-image.sh": f"{NODE}/test_image.py::test_tagged_with_the_charts_repository_and_app_version",
+    ".venv/bin/vertexops dev --node": f"{NODE}/test_dev_node.py::test_dev_node_runs_the_samples_on_pods_of_the_chart",
     ".venv/bin/vertexops crds": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/vertexops docs": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/python tools/check-generated.py": f"{HERE}::test_check_generated_passes",
