@@ -67,7 +67,7 @@ COVERAGE: dict[str, str] = {
     "tools/test.sh": ".ci/run",
     "tools/install-node-tools.sh": f"{NODE}/test_node_harness.py::test_a_pod_runs_and_stop_undoes_everything",
     "tools/build-image.sh": f"{NODE}/test_image.py::test_tagged_with_the_charts_repository_and_app_version",
-    ".venv/bin/vertexops dev --node": f"{NODE}/test_dev_node.py::test_dev_node_runs_the_samples_on_pods_of_the_chart",
+    ".venv/bin/vertexops dev --node": f"{NODE}/test_dev_node.py::test_dev_node_runs_the_samples_as_pods",
     ".venv/bin/vertexops crds": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/vertexops docs": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/python tools/check-generated.py": f"{HERE}::test_check_generated_passes",

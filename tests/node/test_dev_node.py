@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_dev_node_runs_the_samples_on_pods_of_the_chart(tmp_path: Path, image_archive: Path) -> None:
+def test_dev_node_runs_the_samples_as_pods(tmp_path: Path, image_archive: Path) -> None:
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     result = subprocess.run(
