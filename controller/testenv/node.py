@@ -9,7 +9,8 @@ Everything is private to one run: free ports, a temporary folder for every compo
 name, Pod and Service ranges and a cgroup root picked per run. Because kube-proxy's iptables chains have
 fixed names, only one node runs on a machine at a time: a second one waits on a lock. `stop()` ends exactly
 the processes this object started (and the containers they started), and undoes every mount, bridge, route,
-iptables chain, kernel setting and cgroup it changed (see `controller.testenv.hostnet`).
+iptables chain, kernel setting and cgroup it changed (see `controller.testenv.hostnet`). With
+`VERTEXOPS_NODE_LOGS=DIR` the components' logs are copied to DIR/<node name>/ first.
 """
 
 from __future__ import annotations
@@ -149,6 +150,13 @@ class Node:
                 step()
             except Exception:
                 log.exception("node teardown: %s failed", what)
+        keep = os.environ.get("VERTEXOPS_NODE_LOGS")
+        if keep:  # where CI or a developer wants the components' logs after the run
+            target = Path(keep) / self.name
+            target.mkdir(parents=True, exist_ok=True)
+            for log_file in [*self.workdir.glob("*.log"), *self.workdir.glob("cp/*.log")]:
+                with contextlib.suppress(OSError):
+                    shutil.copy(log_file, target / log_file.name)
         left = mounts_under(self.workdir)
         if left:  # never delete through a mount point: it could reach outside the node's folder
             log.error("node teardown: still mounted, %s kept: %s", self.workdir, left)
