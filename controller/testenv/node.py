@@ -276,6 +276,8 @@ class Node:
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": self.network.pod_cidr, "gateway": self.network.gateway}]],
+                        # Pods reach the node itself on the bridge, and Services through it: no default route.
+                        "routes": [{"dst": self.network.service_cidr, "gw": self.network.gateway}],
                         "dataDir": str(base / "ipam"),
                     },
                 }
