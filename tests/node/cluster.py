@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +33,26 @@ FAST_OPERATOR = {
     "metricsIntervalSeconds": 0.5,
     "createGraceSeconds": 5,
 }
+
+
+def helm(node: Node, *args: str, values: dict[str, Any] | None = None, timeout: float = 420) -> str:
+    """Run Helm against the node's cluster with `values` in a file; on failure, raise with its stderr."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(values or {}, handle)
+    try:
+        result = subprocess.run(
+            [str(node.tools.helm), *args, f"--kubeconfig={node.kubeconfig}", "-f", handle.name],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        Path(handle.name).unlink()
+    if result.returncode != 0:
+        pods = node.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}\n{pods}")
+    return result.stdout
 
 
 def start_node(image_archive: Path) -> Node:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from e2e.support import tuned_model, tuning_job
-from install.chart import CHART, helm
+from install.chart import CHART
 
 from controller.testenv.node import Node
 from emulator.server import Emulator
@@ -24,6 +24,7 @@ from node.cluster import (
     PROJECT,
     apply,
     get_json,
+    helm,
     leader_pod,
     operator_pods,
     scrape,
@@ -38,7 +39,7 @@ RELEASE = "vertexops"
 
 
 def _helm(node: Node, *args: str, values: dict[str, Any] | None = None) -> str:
-    return helm(node.tools.helm, *args, f"--kubeconfig={node.kubeconfig}", values=values).stdout
+    return helm(node, *args, values=values)
 
 
 @pytest.fixture(scope="module")
