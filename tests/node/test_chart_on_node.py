@@ -104,7 +104,7 @@ def test_one_replica_holds_the_lease(node: Node, release: dict[str, Any]) -> Non
 def test_the_metrics_service_answers_a_scrape_through_its_cluster_ip(
     node: Node, release: dict[str, Any]
 ) -> None:
-    service = get_json(node, "service", RELEASE, "-n", OPERATOR_NAMESPACE)
+    service = get_json(node, "service", f"{RELEASE}-metrics", "-n", OPERATOR_NAMESPACE)
     cluster_ip, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
     wait_until(lambda: node.service_routed(cluster_ip), 60, f"kube-proxy rules for {cluster_ip}")
     text = wait_until(lambda: scrape(f"http://{cluster_ip}:{port}/metrics"), 60, "a scrape")
