@@ -100,7 +100,9 @@ def node_cluster(
                 },
             )
             service = json.loads(
-                node.kubectl("get", "service", "vertexops-metrics", "-n", OPERATOR_NAMESPACE, "-o", "json").stdout
+                node.kubectl(
+                    "get", "service", "vertexops-metrics", "-n", OPERATOR_NAMESPACE, "-o", "json"
+                ).stdout
             )
             where = (
                 f"Operator log: kubectl logs -n {OPERATOR_NAMESPACE} deploy/vertexops   "
