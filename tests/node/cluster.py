@@ -41,7 +41,12 @@ def helm(node: Node, *args: str, values: dict[str, Any] | None = None, timeout: 
         yaml.safe_dump(values or {}, handle)
     try:
         result = subprocess.run(
-            [str(node.tools.helm), *args, f"--kubeconfig={node.kubeconfig}", "-f", handle.name],
+            [
+                str(node.tools.helm),
+                *args,
+                f"--kubeconfig={node.kubeconfig}",
+                *(["-f", handle.name] if values else []),
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,
