@@ -148,7 +148,7 @@ def test_helm_upgrade_rolls_the_pods_with_jobs_running_and_loses_nothing(
     node: Node, emulator: Emulator, release: dict[str, Any]
 ) -> None:
     before = {p["metadata"]["name"] for p in wait_replicas_ready(node)}
-    emulator.set_time_scale(5)
+    emulator.set_time_scale(1.5)  # jobs of about 2 minutes: still running when the slowest roll ends
     names = [f"upgrade-{i}-{uuid.uuid4().hex[:4]}" for i in range(4)]
     try:
         apply(node, *(tuning_job(n) for n in names))
