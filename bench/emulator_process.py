@@ -18,9 +18,6 @@ import httpx
 
 from controller.testenv.controlplane import die_with_parent
 
-# Any non-empty bearer token is accepted by the emulator; it only has to look like a credential.
-BENCH_TOKEN = "bench-placeholder-token"  # noqa: S105 - not a secret: the emulator takes any token
-
 
 class EmulatorProcess:
     def __init__(
@@ -45,7 +42,9 @@ class EmulatorProcess:
         ]
         self.popen: subprocess.Popen[str] | None = None
         self.url = ""
-        self.http = httpx.Client(timeout=60, headers={"authorization": f"Bearer {BENCH_TOKEN}"})
+        # Only the control API is called from here (it takes no credential); the operator authenticates with
+        # the per-run ADC file its OperatorProcess registers with this emulator.
+        self.http = httpx.Client(timeout=60)
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

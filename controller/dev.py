@@ -177,6 +177,7 @@ def _print_instructions(out: TextIO, env: _Environment, documents: list[dict[str
     kubeconfig = env.control_plane.kubeconfig
     names = [d["metadata"]["name"] for d in documents if d.get("kind") == "TuningJob"]
     name = names[0] if names else "NAME"
+    vertexops = Path(sys.executable).parent / "vertexops"
     out.write(
         f"""
 Everything is running. From another terminal:
@@ -186,6 +187,13 @@ Everything is running. From another terminal:
   kubectl get tj -n {DEMO_NAMESPACE} -w
   kubectl describe tuningjob/{name} -n {DEMO_NAMESPACE}
   kubectl wait --for=condition=Ready tuningjob/{name} -n {DEMO_NAMESPACE} --timeout=10m
+
+The console (the commands call the emulator instead of Google once these are set):
+
+  export VERTEXOPS_VERTEX_BASE_URL={env.emulator.url} VERTEXOPS_GEMINI_BASE_URL={env.emulator.url}
+  {vertexops} watch tj/{name} -n {DEMO_NAMESPACE}
+  {vertexops} prompt tj/{name} -n {DEMO_NAMESPACE} "How do I reset my password?"
+  {vertexops} compare tj/{name} -n {DEMO_NAMESPACE}
 
 {env.where}
 Press Ctrl-C to stop everything.

@@ -52,20 +52,13 @@ def kubernetes_client(cfg: OperatorConfig) -> k8s.ApiClient:
     return k8s.ApiClient()
 
 
-def google_auth(cfg: OperatorConfig) -> Auth | None:
-    """ADC (optionally impersonating), or None to let a client aimed at the emulator use its placeholder."""
-    if cfg.vertex_base_url and not cfg.impersonate_service_account:
-        return None
+def google_auth(cfg: OperatorConfig) -> Auth:
+    """ADC (optionally impersonating), also when aimed at an emulator: it mints tokens as Google does."""
     return application_default_auth(impersonate_service_account=cfg.impersonate_service_account)
 
 
-def gemini_auth(cfg: OperatorConfig) -> Auth | None:
-    """The operator's own credential for the Gemini API (resources without apiKeySecretRef use it).
-
-    None when aimed at the emulator, where the client sends its placeholder token.
-    """
-    if cfg.gemini_base_url and not cfg.impersonate_service_account:
-        return None
+def gemini_auth(cfg: OperatorConfig) -> Auth:
+    """The operator's own credential for the Gemini API (resources without apiKeySecretRef use it)."""
     return application_default_auth(
         scopes=(CLOUD_PLATFORM_SCOPE, TUNING_SCOPE),
         impersonate_service_account=cfg.impersonate_service_account,

@@ -24,6 +24,9 @@ class EmulatorConfig:
     cancel_seconds: float = 10.0
     gemini_step_seconds: float = 2.0
     gemini_total_steps: int | None = None
+    #: real (not simulated) seconds between the chunks of a streamed answer, so a client can be seen
+    #: printing the first chunk before the last one is sent.
+    stream_chunk_seconds: float = 0.05
     #: project id -> project number; ids not listed get a stable number derived from the id.
     project_numbers: dict[str, str] = field(default_factory=dict)
     #: when True a request without any credential gets Google's 401/403 answer.

@@ -41,6 +41,10 @@ def _body(req: Request) -> dict[str, Any]:
 def _dispatch(state: EmulatorState, req: Request) -> Any:
     path = req.path.removeprefix(PREFIX).rstrip("/") or "/"
     method = req.http_method
+    if path == "/oauth" or path.startswith("/oauth/"):
+        return state.oauth.control(
+            method, path.removeprefix("/oauth"), _body(req) if method == "POST" else {}
+        )
     if path == "/healthz" and method == "GET":
         return {"ok": True}
     if path == "/requests":

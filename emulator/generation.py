@@ -1,13 +1,20 @@
 """Deterministic answers for generateContent on tuned endpoints and tuned models.
 
 The answer is derived from the prompt (its words reversed, tagged with the model), so a test can predict it
-exactly, and `maxOutputTokens` cuts it with `finishReason: MAX_TOKENS` as a real model would.
+exactly, and `maxOutputTokens` cuts it with `finishReason: MAX_TOKENS` as a real model would. Streamed
+answers leave one chunk at a time with a pause between chunks, as a real model's do, and every generation
+request is kept in a `GenerationLog` (the turns it carried, when each chunk left), so a test can check that
+a client sent the whole conversation and printed the first chunk before the last one was sent.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.apierror import invalid_argument
@@ -114,3 +121,78 @@ def stream(
             chunk["createTime"] = rfc3339(now)
         chunk["responseId"] = response_id
         yield chunk
+
+
+@dataclass
+class GenerationRecord:
+    """One generateContent or streamGenerateContent request and, when streamed, when each chunk left."""
+
+    method: str
+    model: str
+    body: dict[str, Any]
+    chunk_times: list[float] = field(default_factory=list)
+    chunk_texts: list[str] = field(default_factory=list)
+
+    @property
+    def contents(self) -> list[dict[str, Any]]:
+        contents = self.body.get("contents")
+        return [c for c in contents if isinstance(c, dict)] if isinstance(contents, list) else []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "model": self.model,
+            "body": self.body,
+            "chunkTimes": list(self.chunk_times),
+            "chunkTexts": list(self.chunk_texts),
+        }
+
+
+class GenerationLog:
+    """The generation requests served so far (bounded), for tests to read back."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._records: list[GenerationRecord] = []
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, method: str, model: str, body: Any) -> GenerationRecord:
+        record = GenerationRecord(method, model, copy.deepcopy(body) if isinstance(body, dict) else {})
+        with self._lock:
+            self._records.append(record)
+            del self._records[: -self._limit]
+        return record
+
+    def records(self, method: str | None = None) -> list[GenerationRecord]:
+        with self._lock:
+            return [r for r in self._records if method is None or r.method == method]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+
+def paced(
+    chunks: list[dict[str, Any]],
+    record: GenerationRecord,
+    delay_seconds: float,
+    encode: Callable[[dict[str, Any]], bytes],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[bytes]:
+    """The encoded chunks, one at a time with `delay_seconds` between them, noting when each one left.
+
+    The server writes and flushes each chunk before asking for the next, so a pause here is a pause on the
+    wire.
+    """
+    for index, chunk in enumerate(chunks):
+        if index and delay_seconds > 0:
+            sleep(delay_seconds)
+        record.chunk_times.append(time.time())
+        record.chunk_texts.append(_chunk_text(chunk))
+        yield encode(chunk)
+
+
+def _chunk_text(chunk: dict[str, Any]) -> str:
+    candidates = chunk.get("candidates") or [{}]
+    parts = (candidates[0].get("content") or {}).get("parts") or []
+    return "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))

@@ -20,11 +20,14 @@ class RequestRecord:
     query: str
     status: int | None
     duration_ms: float
+    #: where a credential came from: "bearer-header", "api-key-header", "api-key-query" (never its value)
+    credentials: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["httpMethod"] = data.pop("http_method")
         data["durationMs"] = round(data.pop("duration_ms"), 3)
+        data["credentials"] = list(self.credentials)
         return data
 
 

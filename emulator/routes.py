@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
 from emulator.faults import FaultRule
-from emulator.generation import generate, stream
+from emulator.generation import generate, paced, stream
 from emulator.requestlog import RequestRecord
 from emulator.state import EmulatorState
 from emulator.vertex_validation import base_model_id
@@ -131,7 +131,9 @@ def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
 )
 def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    return generate(req.json(), label, version, state.clock.now(), vertex=True)
+    body = req.json()
+    state.generations.add("endpoints.generateContent", _vertex_path(m, "endpoints", m["e"]), body)
+    return generate(body, label, version, state.clock.now(), vertex=True)
 
 
 @_route(
@@ -143,7 +145,67 @@ def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) ->
 )
 def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    return _streamed(req, stream(req.json(), label, version, state.clock.now(), vertex=True))
+    body = req.json()
+    chunks = stream(body, label, version, state.clock.now(), vertex=True)
+    return _streamed(
+        state,
+        req,
+        method="endpoints.streamGenerateContent",
+        model=_vertex_path(m, "endpoints", m["e"]),
+        body=body,
+        chunks=chunks,
+    )
+
+
+# The base models themselves (what `compare` weighs a tuned model against): Vertex serves them under
+# `publishers/google/models/{model}`, the Gemini API under `models/{model}`.
+
+
+def _publisher_model(m: dict[str, str]) -> str:
+    model = base_model_id(m["model"])
+    if m["pub"] != "google" or not model.startswith("gemini"):
+        name = f"publishers/{m['pub']}/models/{m['model']}"
+        raise ApiError(
+            "NOT_FOUND",
+            f"Publisher Model `projects/{m['p']}/locations/{m['l']}/{name}` is not found.",
+        )
+    return model
+
+
+@_route(
+    "POST",
+    _V + r"/publishers/(?P<pub>[^/]+)/models/(?P<model>[^/:]+):generateContent",
+    "vertex",
+    "publishers.models.generateContent",
+    "aiplatform.endpoints.predict",
+)
+def _publisher_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    model = _publisher_model(m)
+    body = req.json()
+    name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
+    state.generations.add("publishers.models.generateContent", name, body)
+    return generate(body, model, model, state.clock.now(), vertex=True)
+
+
+@_route(
+    "POST",
+    _V + r"/publishers/(?P<pub>[^/]+)/models/(?P<model>[^/:]+):streamGenerateContent",
+    "vertex",
+    "publishers.models.streamGenerateContent",
+    "aiplatform.endpoints.predict",
+)
+def _publisher_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    model = _publisher_model(m)
+    body = req.json()
+    name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
+    chunks = stream(body, model, model, state.clock.now(), vertex=True)
+    return _streamed(
+        state, req, method="publishers.models.streamGenerateContent", model=name, body=body, chunks=chunks
+    )
+
+
+def _vertex_path(m: dict[str, str], collection: str, resource_id: str) -> str:
+    return f"projects/{m['p']}/locations/{m['l']}/{collection}/{resource_id}"
 
 
 _CTX = _V + r"/metadataStores/default/contexts"
@@ -270,8 +332,10 @@ def _list_operations(state: EmulatorState, req: Request, m: dict[str, str]) -> A
 )
 def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
+    body = req.json()
+    state.generations.add("tunedModels.generateContent", model.name, body)
     return generate(
-        req.json(),
+        body,
         str(model.fields.get("displayName") or model.model_id),
         model.name,
         state.clock.now(),
@@ -289,20 +353,76 @@ def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> An
 def _model_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
     label = str(model.fields.get("displayName") or model.model_id)
-    return _streamed(req, stream(req.json(), label, model.name, state.clock.now(), vertex=False))
+    body = req.json()
+    chunks = stream(body, label, model.name, state.clock.now(), vertex=False)
+    return _streamed(
+        state, req, method="tunedModels.streamGenerateContent", model=model.name, body=body, chunks=chunks
+    )
 
 
-def _streamed(req: Request, chunks: Iterator[dict[str, Any]]) -> Response:
-    """`alt=sse`: one `data:` event per chunk; otherwise one JSON array, as the APIs send."""
+_BASE = r"^/v1beta/models/(?P<model>[^/:]+)"
+
+
+def _base_model(m: dict[str, str]) -> str:
+    if not m["model"].startswith("gemini"):
+        raise ApiError("NOT_FOUND", f"models/{m['model']} is not found for API version v1beta.")
+    return f"models/{m['model']}"
+
+
+@_route(
+    "POST",
+    _BASE + r":generateContent",
+    "gemini",
+    "models.generateContent",
+    "generativelanguage.models.generateContent",
+)
+def _base_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    name = _base_model(m)
+    body = req.json()
+    state.generations.add("models.generateContent", name, body)
+    return generate(body, m["model"], name, state.clock.now(), vertex=False)
+
+
+@_route(
+    "POST",
+    _BASE + r":streamGenerateContent",
+    "gemini",
+    "models.streamGenerateContent",
+    "generativelanguage.models.generateContent",
+)
+def _base_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    name = _base_model(m)
+    body = req.json()
+    chunks = stream(body, m["model"], name, state.clock.now(), vertex=False)
+    return _streamed(state, req, method="models.streamGenerateContent", model=name, body=body, chunks=chunks)
+
+
+def _streamed(
+    state: EmulatorState,
+    req: Request,
+    *,
+    method: str,
+    model: str,
+    body: Any,
+    chunks: Iterator[dict[str, Any]],
+) -> Response:
+    """`alt=sse`: one `data:` event per chunk, paced; otherwise one JSON array, as the APIs send."""
     items = list(chunks)  # validation errors surface before the 200 status line is sent
+    record = state.generations.add(method, model, body)
     if req.param("alt") == "sse":
         return Response(
             200,
             headers={"content-type": "text/event-stream"},
-            chunks=iter([f"data: {json.dumps(item)}\r\n\r\n".encode() for item in items]),
+            chunks=paced(
+                items,
+                record,
+                state.config.stream_chunk_seconds,
+                lambda item: f"data: {json.dumps(item)}\r\n\r\n".encode(),
+            ),
         )
-    body = ("[" + ",\r\n".join(json.dumps(item) for item in items) + "]").encode()
-    return Response(200, body=body, headers={"content-type": "application/json; charset=UTF-8"})
+    record.chunk_times.append(time.time())
+    body_bytes = ("[" + ",\r\n".join(json.dumps(item) for item in items) + "]").encode()
+    return Response(200, body=body_bytes, headers={"content-type": "application/json; charset=UTF-8"})
 
 
 # -- dispatch ----------------------------------------------------------------------------------------------
@@ -340,13 +460,13 @@ def handle_api(state: EmulatorState, req: Request) -> Response:
         status = "UNIMPLEMENTED" if path_known else "NOT_FOUND"
         error = ApiError(status, f"Method {req.http_method} {req.path} is not served by this API.")
         response = error_response(error)
-        _record(state, req, api="", method="", status=response.status, started=started)
+        record_request(state, req, api="", method="", status=response.status, started=started)
         return response
     try:
         response = _serve(state, req, route, params)
     except ApiError as error:
         response = error_response(error)
-    _record(
+    record_request(
         state,
         req,
         api=route.api,
@@ -461,6 +581,9 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
+    token_ok = bool(token) and (
+        state.oauth.lookup(token) is not None or (valid is not None and token in valid)
+    )
     if route.api == "vertex":
         service = "aiplatform.googleapis.com"
         if not token and key:
@@ -476,7 +599,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
                 _MISSING_CREDENTIAL,
                 details=_error_info("CREDENTIALS_MISSING", "googleapis.com", service),
             )
-        if valid is not None and token not in valid:
+        if not token_ok:
             raise ApiError(
                 "UNAUTHENTICATED",
                 _INVALID_CREDENTIAL,
@@ -496,7 +619,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
             "API key not valid. Please pass a valid API key.",
             details=_error_info("API_KEY_INVALID", "googleapis.com", service),
         )
-    if token and not key and valid is not None and token not in valid:
+    if token and not key and not token_ok:
         raise ApiError(
             "UNAUTHENTICATED",
             _INVALID_CREDENTIAL,
@@ -528,10 +651,29 @@ def _drop_fields(payload: Any, fields: list[str]) -> None:
             resource.pop(name, None)
 
 
-def _record(
+def credential_sources(req: Request) -> tuple[str, ...]:
+    """Where the request carried a credential: `bearer-header`, `api-key-header`, `api-key-query`.
+
+    Recorded so a test can tell a key sent in the header from one moved into the URL (where proxies and
+    access logs keep it), even though the API accepts both, as Google does.
+    """
+    found = []
+    if req.headers.get("authorization", "").lower().startswith("bearer "):
+        found.append("bearer-header")
+    if req.headers.get("x-goog-api-key"):
+        found.append("api-key-header")
+    if "key" in req.query:
+        found.append("api-key-query")
+    return tuple(found)
+
+
+def record_request(
     state: EmulatorState, req: Request, *, api: str, method: str, status: int | None, started: float
 ) -> None:
-    query = "&".join(f"{k}={v}" for k, values in req.query.items() if k != "key" for v in values)
+    # A `key` in the query is logged as present but never with its value.
+    query = "&".join(
+        f"{k}={'<redacted>' if k == 'key' else v}" for k, values in req.query.items() for v in values
+    )
     state.log.add(
         RequestRecord(
             time=time.time(),
@@ -542,5 +684,6 @@ def _record(
             query=query,
             status=status,
             duration_ms=(time.monotonic() - started) * 1000.0,
+            credentials=credential_sources(req),
         )
     )

@@ -17,6 +17,7 @@ from emulator.faults import FaultRule, JobFailureRule
 from emulator.requestlog import RequestRecord
 from emulator.routes import Request, Response, handle_api
 from emulator.state import EmulatorState
+from emulator.token_endpoints import handle_token_request, is_token_path
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if parts.path.startswith(PREFIX + "/") or parts.path == PREFIX:
                 response = handle_control(self.server.state, request)
+            elif is_token_path(parts.path):
+                response = handle_token_request(self.server.state, request)
             else:
                 response = handle_api(self.server.state, request)
         except Exception:

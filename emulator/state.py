@@ -9,6 +9,8 @@ from emulator.clock import SimClock
 from emulator.config import EmulatorConfig
 from emulator.faults import FaultInjector, JobFailures
 from emulator.gemini_models import GeminiModels
+from emulator.generation import GenerationLog
+from emulator.oauth import OAuthState
 from emulator.requestlog import RequestLog
 from emulator.vertex_jobs import VertexJobs
 from emulator.vertex_metrics import VertexMetrics
@@ -21,6 +23,9 @@ class EmulatorState:
         self.config = config
         self.clock = SimClock(config.time_scale)
         self.log = RequestLog(config.request_log_limit)
+        self.generations = GenerationLog()
+        # Registered identities outlive `reset`, as the accounts of a project outlive its jobs.
+        self.oauth = OAuthState()
         self._lock = threading.Lock()
         self._build()
 
@@ -37,3 +42,4 @@ class EmulatorState:
         with self._lock:
             self._build()
             self.log.clear()
+            self.generations.clear()

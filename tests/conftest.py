@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -13,6 +14,10 @@ from controller.testenv.controlplane import ControlPlane
 from controller.testenv.tools import resolve_tools
 
 OUR_GROUP = "tuning.vertexops.dev"
+
+# Application Default Credentials must never probe the metadata server (not on loopback): every Google
+# identity in the tests comes from an ADC file whose token endpoint is the emulator.
+os.environ["NO_GCE_CHECK"] = "True"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import httpx
 
-from controller.google.auth import Auth, StaticTokenAuth, application_default_auth
+from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
 from controller.google.errors import MalformedResponseError
 from controller.google.hints import gemini_hint
 from controller.google.models_common import GenerateContentResponse, parse_model, user_contents
@@ -27,7 +27,6 @@ from controller.google.models_gemini import (
 )
 from controller.google.retry import RetryPolicy
 from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
-from controller.google.vertex import EMULATOR_TOKEN
 
 API = "generativelanguage"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -35,6 +34,7 @@ TUNING_SCOPE = "https://www.googleapis.com/auth/generative-language.tuning"
 
 TUNED_MODEL_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 _MODEL_NAME_RE = re.compile(r"^tunedModels/[a-z0-9-]+$")
+_BASE_MODEL_NAME_RE = re.compile(r"^models/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _OPERATION_NAME_RE = re.compile(r"^tunedModels/[a-z0-9-]+/operations/[A-Za-z0-9_-]+$")
 
 
@@ -46,12 +46,22 @@ def tuned_model_name(name_or_id: str) -> str:
     return name
 
 
+def generation_model_name(name: str) -> str:
+    """A tuned model (`tunedModels/{id}`, or a bare id) or a base model (`models/{model}`), for generation."""
+    if _BASE_MODEL_NAME_RE.match(name):
+        return name
+    return tuned_model_name(name)
+
+
+def _generate_method(name: str, verb: str) -> str:
+    return f"models.{verb}" if name.startswith("models/") else f"tunedModels.{verb}"
+
+
 class GeminiClient:
     """Gemini API v1beta over REST. Safe to share between threads.
 
     `auth` is usually an `ApiKeyAuth`; OAuth credentials work too. Without `auth`, ADC with the
-    cloud-platform and generative-language.tuning scopes is used, or a static placeholder token when
-    `base_url` points at the emulator.
+    cloud-platform and generative-language.tuning scopes is used, wherever the calls go.
     """
 
     def __init__(
@@ -68,12 +78,7 @@ class GeminiClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if auth is None:
-            if base_url:
-                auth = StaticTokenAuth(EMULATOR_TOKEN)
-            else:
-                auth = application_default_auth(
-                    scopes=("https://www.googleapis.com/auth/cloud-platform", TUNING_SCOPE)
-                )
+            auth = application_default_auth(scopes=(CLOUD_PLATFORM_SCOPE, TUNING_SCOPE))
         self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}"
         self._generate_timeout = generate_timeout
         self._transport = Transport(
@@ -240,21 +245,21 @@ class GeminiClient:
         contents: str | list[dict[str, Any]],
         *,
         generation_config: Mapping[str, Any] | None = None,
+        system_instruction: Mapping[str, Any] | None = None,
     ) -> GenerateContentResponse:
-        name = tuned_model_name(model)
-        body: dict[str, Any] = {"contents": user_contents(contents)}
-        if generation_config:
-            body["generationConfig"] = dict(generation_config)
+        """An answer from a tuned model (`tunedModels/{id}`) or a base model (`models/{model}`)."""
+        name = generation_model_name(model)
+        method = _generate_method(name, "generateContent")
         data = self._call(
-            "tunedModels.generateContent",
+            method,
             "POST",
             f"{name}:generateContent",
             resource=name,
             retry=True,
-            body=body,
+            body=_generate_body(contents, generation_config, system_instruction),
             timeout=self._generate_timeout,
         )
-        return parse_model(GenerateContentResponse, data, "tunedModels.generateContent", name, api=API)
+        return parse_model(GenerateContentResponse, data, method, name, api=API)
 
     def stream_generate_content(
         self,
@@ -262,21 +267,31 @@ class GeminiClient:
         contents: str | list[dict[str, Any]],
         *,
         generation_config: Mapping[str, Any] | None = None,
+        system_instruction: Mapping[str, Any] | None = None,
     ) -> Iterator[GenerateContentResponse]:
         """Chunks of the answer as Server-Sent Events (`alt=sse`)."""
-        name = tuned_model_name(model)
-        body: dict[str, Any] = {"contents": user_contents(contents)}
-        if generation_config:
-            body["generationConfig"] = dict(generation_config)
+        name = generation_model_name(model)
+        method = _generate_method(name, "streamGenerateContent")
         for chunk in self._transport.stream_sse(
-            "tunedModels.streamGenerateContent",
+            method,
             f"{self._base}/{name}:streamGenerateContent",
             resource=name,
             params={"alt": "sse"},
-            body=body,
+            body=_generate_body(contents, generation_config, system_instruction),
             retry=True,
             timeout=self._generate_timeout,
         ):
-            yield parse_model(
-                GenerateContentResponse, chunk, "tunedModels.streamGenerateContent", name, api=API
-            )
+            yield parse_model(GenerateContentResponse, chunk, method, name, api=API)
+
+
+def _generate_body(
+    contents: str | list[dict[str, Any]],
+    generation_config: Mapping[str, Any] | None,
+    system_instruction: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"contents": user_contents(contents)}
+    if generation_config:
+        body["generationConfig"] = dict(generation_config)
+    if system_instruction:
+        body["systemInstruction"] = dict(system_instruction)
+    return body

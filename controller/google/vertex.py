@@ -15,7 +15,7 @@ from typing import Any, Self
 
 import httpx
 
-from controller.google.auth import Auth, StaticTokenAuth, application_default_auth
+from controller.google.auth import Auth, application_default_auth
 from controller.google.errors import InvalidArgumentError, MalformedResponseError
 from controller.google.hints import vertex_hint
 from controller.google.metrics_reader import read_tuning_metrics
@@ -25,11 +25,18 @@ from controller.google.retry import RetryPolicy
 from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
 
 API = "aiplatform"
-EMULATOR_TOKEN = "vertexops-emulator"  # noqa: S105 - a placeholder the emulator accepts, not a secret
 
 _NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/")
 _JOB_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/tuningJobs/[^/:]+$")
 _ENDPOINT_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/endpoints/[^/:]+$")
+# What generateContent serves: a tuned model's endpoint, or a base model (`publishers/google/models/...`).
+_GENERATE_TARGET_RE = re.compile(
+    r"^projects/[^/]+/locations/[^/]+/(endpoints/[^/:]+|publishers/[^/]+/models/[^/:]+)$"
+)
+_GENERATE_SHAPE = (
+    "projects/{project}/locations/{location}/endpoints/{id} or "
+    "projects/{project}/locations/{location}/publishers/google/models/{model}"
+)
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -73,8 +80,8 @@ class VertexClient:
     """Vertex AI v1 over REST.
 
     `base_url` sends every location to one URL (the emulator, or a private endpoint); without it each call
-    goes to its location's regional host. `auth` defaults to Application Default Credentials, or to a
-    static placeholder token when `base_url` is set. Safe to share between threads.
+    goes to its location's regional host. `auth` defaults to Application Default Credentials, wherever the
+    calls go (the emulator mints tokens as Google does). Safe to share between threads.
     """
 
     def __init__(
@@ -91,7 +98,7 @@ class VertexClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if auth is None:
-            auth = StaticTokenAuth(EMULATOR_TOKEN) if base_url else application_default_auth()
+            auth = application_default_auth()
         self._base_url = base_url.rstrip("/") if base_url else None
         self._version = api_version
         self._generate_timeout = generate_timeout
@@ -255,10 +262,14 @@ class VertexClient:
         generation_config: Mapping[str, Any] | None = None,
         system_instruction: Mapping[str, Any] | None = None,
     ) -> GenerateContentResponse:
-        """Ask a tuned model (its `tunedModel.endpoint`) for an answer. Read-only, so retried."""
-        _check(_ENDPOINT_RE, endpoint, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        """Ask a tuned model (its `tunedModel.endpoint`) or a base model for an answer. Read-only, so retried.
+
+        `endpoint` is an endpoint's resource name, or a base model's
+        (`projects/P/locations/L/publishers/google/models/gemini-2.5-flash`).
+        """
+        _check(_GENERATE_TARGET_RE, endpoint, "endpoint", _GENERATE_SHAPE)
         data = self._call(
-            "endpoints.generateContent",
+            _generate_method(endpoint, "generateContent"),
             "POST",
             f"{endpoint}:generateContent",
             resource=endpoint,
@@ -266,7 +277,9 @@ class VertexClient:
             body=_generate_body(contents, generation_config, system_instruction),
             timeout=self._generate_timeout,
         )
-        return parse_model(GenerateContentResponse, data, "endpoints.generateContent", endpoint, api=API)
+        return parse_model(
+            GenerateContentResponse, data, _generate_method(endpoint, "generateContent"), endpoint, api=API
+        )
 
     def stream_generate_content(
         self,
@@ -277,10 +290,11 @@ class VertexClient:
         system_instruction: Mapping[str, Any] | None = None,
     ) -> Iterator[GenerateContentResponse]:
         """Like `generate_content`, yielding chunks as the model produces them (`alt=sse`)."""
-        _check(_ENDPOINT_RE, endpoint, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        _check(_GENERATE_TARGET_RE, endpoint, "endpoint", _GENERATE_SHAPE)
         path = f"{endpoint}:streamGenerateContent"
+        method = _generate_method(endpoint, "streamGenerateContent")
         for chunk in self._transport.stream_sse(
-            "endpoints.streamGenerateContent",
+            method,
             self.url(location_of(endpoint), path),
             resource=endpoint,
             params={"alt": "sse"},
@@ -288,9 +302,7 @@ class VertexClient:
             retry=True,
             timeout=self._generate_timeout,
         ):
-            yield parse_model(
-                GenerateContentResponse, chunk, "endpoints.streamGenerateContent", endpoint, api=API
-            )
+            yield parse_model(GenerateContentResponse, chunk, method, endpoint, api=API)
 
     # -- metrics (metadata store and TensorBoard) ----------------------------------------------------------
 
@@ -380,6 +392,11 @@ def _parent(project: str, location: str) -> str:
 def _check(pattern: re.Pattern[str], value: str, field: str, shape: str) -> None:
     if not pattern.match(value):
         raise ValueError(f"{field} must look like {shape}, got {value!r}")
+
+
+def _generate_method(target: str, verb: str) -> str:
+    """The method name a generation call reports: `endpoints.X` or `publishers.models.X`."""
+    return f"endpoints.{verb}" if "/endpoints/" in target else f"publishers.models.{verb}"
 
 
 def _require_dict(data: Any, method: str, resource: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Run the operator as a separate process against a local control plane, the way it runs in a cluster.
 
 The process gets a kubeconfig holding a ServiceAccount token bound to exactly the rights in
-`controller.rbac`, never the admin's, so a missing RBAC rule fails the tests instead of a user's install.
+`controller.rbac`, never the admin's, so a missing RBAC rule fails the tests instead of a user's install; and
+Google credentials made for the run (a service-account key or an external-account configuration whose token
+endpoint is the emulator), so it authenticates through google-auth as in production.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kubernetes import client as k8s
 
 from controller import rbac
 from controller.testenv.controlplane import ControlPlane, die_with_parent, free_port
+from controller.testenv.google_credentials import SERVICE_ACCOUNT, AdcCredentials, write_adc_file
 
 # An identity of its own, apart from the chart's `vertexops-system/vertexops`: tests install and uninstall the
 # chart on the same control plane, and uninstalling must not revoke the token of an operator started here.
@@ -74,7 +77,9 @@ class OperatorProcess:
         leader_election: bool = False,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        google_credentials: str = SERVICE_ACCOUNT,
     ) -> None:
+        """`google_credentials`: "service-account", "external-account", or "none" for no ADC file at all."""
         self.kubeconfig = kubeconfig
         self.vertex_url = vertex_url
         self.gemini_url = gemini_url or vertex_url
@@ -85,6 +90,8 @@ class OperatorProcess:
         self.leader_election = leader_election
         self.extra_args = list(extra_args)
         self.env = env
+        self.google_credentials = google_credentials
+        self.adc: AdcCredentials | None = None
         self.http_port = 0
         self.popen: subprocess.Popen[bytes] | None = None
 
@@ -110,8 +117,8 @@ class OperatorProcess:
         ]
 
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
+        env = {**os.environ, **self.google_env(), **(self.env or {})}
         log = self.log_path.open("ab")
-        env = {**os.environ, **(self.env or {})}
         self.popen = subprocess.Popen(
             self.argv(),
             stdin=subprocess.DEVNULL,
@@ -125,6 +132,18 @@ class OperatorProcess:
         if wait_ready:
             self.wait_ready(timeout)
         return self
+
+    def google_env(self) -> dict[str, str]:
+        """ADC for this operator: written (and registered with the emulator) on first start, then kept."""
+        if self.google_credentials == "none":
+            # No key file, and no probe of the metadata server (which is not on loopback) either.
+            return {"GOOGLE_APPLICATION_CREDENTIALS": "", "NO_GCE_CHECK": "True"}
+        if self.adc is None:
+            directory = self.log_path.parent / f"{self.log_path.stem}-google"
+            self.adc = write_adc_file(self.vertex_url, directory, self.google_credentials)
+        # The project is known: without it google-auth would ask Cloud Resource Manager for the project of a
+        # workload identity pool, a call to Google the operator does not need.
+        return {**self.adc.env(), "GOOGLE_CLOUD_PROJECT": self.project}
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ def test_enums_ranges_and_patterns_reach_the_crd() -> None:
 @pytest.mark.parametrize(
     ("kind", "mutable"),
     [
-        ("TuningJob", {"deletionPolicy", "testPrompts", "publish"}),
+        ("TuningJob", {"deletionPolicy", "adoptionPolicy", "testPrompts", "publish"}),
         ("TunedModel", TUNED_MODEL_MUTABLE),
     ],
 )
@@ -192,7 +193,9 @@ def test_check_fails_on_a_stale_file_and_names_it(tmp_path: Path, capsys: pytest
     assert crdgen.run(_args(tmp_path, check=True)) == 1
     err = capsys.readouterr().err
     assert f"{stale} (committed)" in err
-    assert "-" in err and "maxLength: 41" in err
+    # A unified diff: the committed line removed, the generated one added.
+    assert re.search(r"^-\s+maxLength: 41$", err, re.M), err
+    assert re.search(r"^\+\s+maxLength: 40$", err, re.M), err
     assert "tuningjobs.yaml" not in err  # the current file is not reported
     assert "1 CRD file(s)" in err
 

@@ -9,6 +9,7 @@ import pytest
 
 from controller.backends.vertex_metrics import MetricsPoller
 from controller.google.vertex import VertexClient
+from controller.testenv.google_credentials import inspector_auth
 from emulator.config import EmulatorConfig
 from emulator.server import Emulator
 
@@ -34,7 +35,7 @@ def _create(client: VertexClient, count: int) -> list[str]:
 
 def test_ten_jobs_share_batch_reads_and_resolve_once(emu: Emulator) -> None:
     ticks = itertools.count()
-    with VertexClient(base_url=emu.url) as client:
+    with VertexClient(base_url=emu.url, auth=inspector_auth(emu)) as client:
         names = _create(client, 10)
         emu.advance(200)  # every job running, with training and evaluation points
         jobs = [client.get_tuning_job(n) for n in names]
@@ -63,7 +64,7 @@ def test_ten_jobs_share_batch_reads_and_resolve_once(emu: Emulator) -> None:
 
 
 def test_unchanged_values_keep_their_read_time(emu: Emulator) -> None:
-    with VertexClient(base_url=emu.url) as client:
+    with VertexClient(base_url=emu.url, auth=inspector_auth(emu)) as client:
         (name,) = _create(client, 1)
         emu.advance(30)
         job = client.get_tuning_job(name)
@@ -78,7 +79,7 @@ def test_unchanged_values_keep_their_read_time(emu: Emulator) -> None:
 
 def test_series_not_logged_yet_are_looked_up_once_per_refresh_interval(emu: Emulator) -> None:
     clock = [0.0]
-    with VertexClient(base_url=emu.url) as client:
+    with VertexClient(base_url=emu.url, auth=inspector_auth(emu)) as client:
         (name,) = _create(client, 1)
         emu.advance(30)  # running, training series logged, no evaluation point yet
         job = client.get_tuning_job(name)

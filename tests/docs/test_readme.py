@@ -30,6 +30,7 @@ from controller.testenv.operator import OperatorProcess
 HERE = "tests/docs/test_readme.py"
 DEV_TEST = "tests/dev/test_vertexops_dev.py"
 NODE = "tests/node"
+CONSOLE_TEST = "tests/console/test_readme_console.py::test_readme_session_output_is_what_the_command_prints"
 
 HELM_INSTALL = (
     "helm install vertexops charts/vertexops -n vertexops-system --create-namespace "
@@ -68,6 +69,13 @@ COVERAGE: dict[str, str] = {
     "tools/install-node-tools.sh": f"{NODE}/test_node_harness.py::test_a_pod_runs_and_stop_undoes_everything",
     "tools/build-image.sh": f"{NODE}/test_image.py::test_tagged_with_the_charts_repository_and_app_version",
     ".venv/bin/vertexops dev --node": f"{NODE}/test_dev_node.py::test_dev_node_runs_the_samples_as_pods",
+    '.venv/bin/vertexops prompt tj/support-assistant -n vertexops-demo "How do I reset my password?"': (
+        CONSOLE_TEST
+    ),
+    ".venv/bin/vertexops prompt tm/product-one-liners -n vertexops-demo": CONSOLE_TEST,
+    ".venv/bin/vertexops watch tj/support-assistant -n vertexops-demo --once": CONSOLE_TEST,
+    ".venv/bin/vertexops compare tj/support-assistant -n vertexops-demo": CONSOLE_TEST,
+    'kubectl vertexops prompt tj/support-assistant -n vertexops-demo "Where is my parcel?"': CONSOLE_TEST,
     ".venv/bin/vertexops crds": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/vertexops docs": f"{HERE}::test_generators_write_what_is_committed",
     ".venv/bin/python tools/check-generated.py": f"{HERE}::test_check_generated_passes",

@@ -21,11 +21,12 @@ from controller.backends.kube_refs import ObjectReader, api_reader, read_secret_
 from controller.backends.training_data import parse_jsonl
 from controller.backends.tunedmodel import TunedModelBackend, TunedModelSettings, differences
 from controller.external import JsonObject, Phase, SpecError
-from controller.google.auth import Auth
+from controller.google.auth import Auth, StaticTokenAuth
 from controller.google.gemini import GeminiClient
 from controller.google.models_gemini import GeminiTunedModel
 from controller.runtime.kubeapi import KubeApi, ResourceRef
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import inspector_auth
 from e2e.support import tuned_model
 from emulator.config import EmulatorConfig
 from emulator.server import Emulator
@@ -44,7 +45,9 @@ def gemini() -> Iterator[Emulator]:
 
 @pytest.fixture
 def backend(gemini: Emulator) -> Iterator[TunedModelBackend]:
-    clients = GeminiClients(lambda auth: GeminiClient(auth=auth, base_url=gemini.url))
+    clients = GeminiClients(
+        lambda auth: GeminiClient(auth=auth or inspector_auth(gemini), base_url=gemini.url)
+    )
     yield TunedModelBackend(clients, _no_reads, TunedModelSettings(poll_min_seconds=1, poll_max_seconds=5))
     clients.close()
 
@@ -117,12 +120,13 @@ def test_a_create_that_already_landed_is_adopted(gemini: Emulator, backend: Tune
     backend.create(obj)
     # A second operator (or this one after a crash) creates again: 409, and it follows the same model.
     again = TunedModelBackend(
-        GeminiClients(lambda auth: GeminiClient(auth=auth, base_url=gemini.url)), _no_reads
+        GeminiClients(lambda auth: GeminiClient(auth=auth or inspector_auth(gemini), base_url=gemini.url)),
+        _no_reads,
     )
     adopted = again.create(obj)
     assert adopted.exists and adopted.status["name"] == "tunedModels/landed"
     assert gemini.count("tunedModels.create") == 2
-    with GeminiClient(base_url=gemini.url) as client:
+    with GeminiClient(base_url=gemini.url, auth=inspector_auth(gemini)) as client:
         assert [m.name for m in client.list_tuned_models()] == ["tunedModels/landed"]
 
 
@@ -138,7 +142,7 @@ def test_update_patches_only_the_fields_that_differ(gemini: Emulator, backend: T
     assert updated.up_to_date
     masks = [r.query for r in gemini.requests("tunedModels.patch")]
     assert masks in (["updateMask=description%2CtopK"], ["updateMask=description,topK"]), masks
-    with GeminiClient(base_url=gemini.url) as client:
+    with GeminiClient(base_url=gemini.url, auth=inspector_auth(gemini)) as client:
         remote = client.get_tuned_model("tunedModels/patched")
     assert (remote.description, remote.top_k, remote.temperature) == ("new", 12, 0.5)
 
@@ -166,7 +170,7 @@ def test_a_model_deleted_outside_kubernetes_stalls_instead_of_being_tuned_again(
 ) -> None:
     obj = _obj("vanishing")
     created = backend.create(obj)
-    with GeminiClient(base_url=gemini.url) as client:
+    with GeminiClient(base_url=gemini.url, auth=inspector_auth(gemini)) as client:
         client.delete_tuned_model("tunedModels/vanishing")
     with pytest.raises(SpecError) as caught:
         backend.observe(_with_status(obj, created.status))
@@ -213,7 +217,7 @@ def test_one_client_per_api_key_named_by_digest_and_closed_when_unused() -> None
     made: list[tuple[str, GeminiClient]] = []
 
     def factory(auth: Auth | None) -> GeminiClient:
-        client = GeminiClient(auth=auth, base_url="http://127.0.0.1:9")
+        client = GeminiClient(auth=auth or StaticTokenAuth("operator-token"), base_url="http://127.0.0.1:9")
         made.append((auth.kind if auth else "operator", client))
         return client
 

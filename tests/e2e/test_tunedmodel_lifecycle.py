@@ -15,10 +15,12 @@ from urllib.parse import parse_qs
 import pytest
 
 from controller.api.tunedmodel import TunedModel
+from controller.external import intent_time
 from controller.google.errors import NotFoundError
 from controller.google.gemini import GeminiClient
 from controller.google.models_gemini import GeminiTunedModel
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import inspector_auth
 from e2e.conftest import OperatorFactory
 from e2e.support import Resources, condition, is_true, tuned_model
 from emulator.server import Emulator
@@ -27,7 +29,7 @@ PLURAL = "tunedmodels"
 
 
 def _remote(emulator: Emulator, name: str) -> GeminiTunedModel | None:
-    with GeminiClient(base_url=emulator.url) as client:
+    with GeminiClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         try:
             return client.get_tuned_model(name)
         except NotFoundError:
@@ -163,7 +165,7 @@ def test_a_changed_description_is_patched_with_its_mask_and_drift_is_undone_at_r
     assert remote is not None and remote.top_k == 20
 
     # Someone edits the model outside Kubernetes; the next resync puts the spec's value back.
-    with GeminiClient(base_url=emulator.url) as client:
+    with GeminiClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         client.patch_tuned_model("tunedModels/patch-me", {"description": "edited by hand"}, ["description"])
     deadline = time.monotonic() + 60
     while (
@@ -212,9 +214,9 @@ def test_operator_killed_between_create_and_status_write_adopts_the_model(
     resources.create(tuned_model("crash-once"), PLURAL)
     resources.wait_for(
         "crash-once",
-        lambda o: bool((o.get("status") or {}).get("createRequestedTime")),
+        lambda o: bool(intent_time(o)),
         plural=PLURAL,
-        what="createRequestedTime",
+        what="create intent recorded",
     )
     first.kill()
     deadline = time.monotonic() + 15
@@ -225,7 +227,7 @@ def test_operator_killed_between_create_and_status_write_adopts_the_model(
 
     start_operator()
     obj = _ready(resources, "crash-once")
-    with GeminiClient(base_url=emulator.url) as client:
+    with GeminiClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         models = client.list_tuned_models()
     assert [m.name for m in models] == ["tunedModels/crash-once"]
     assert obj["status"]["name"] == "tunedModels/crash-once"  # type: ignore[index]

@@ -9,8 +9,10 @@ import re
 import time
 
 from controller.api.tuningjob import TuningJob
+from controller.external import intent_time
 from controller.google.vertex import VertexClient
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import inspector_auth
 from e2e.conftest import OperatorFactory
 from e2e.support import Resources, condition, is_true, tuning_job
 from emulator.server import Emulator
@@ -19,7 +21,7 @@ UID_LABEL = "vertexops-uid"
 
 
 def _jobs_for(emulator: Emulator, uid: str) -> list[object]:
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         return client.find_tuning_jobs_by_labels("vertexops-test", "us-central1", {UID_LABEL: uid})
 
 
@@ -154,7 +156,7 @@ def test_operator_killed_after_the_create_call_creates_no_second_job(
     created = resources.create(tuning_job("crash-once"))
     uid = created["metadata"]["uid"]
 
-    resources.wait_for("crash-once", lambda o: bool((o.get("status") or {}).get("createRequestedTime")))
+    resources.wait_for("crash-once", lambda o: bool(intent_time(o)), what="create intent recorded")
     first.kill()
     deadline = time.monotonic() + 15
     while not _jobs_for(emulator, uid):  # the held-back create completes on the Vertex side
@@ -199,7 +201,7 @@ def test_deleting_a_running_job_cancels_it_before_the_finalizer_goes(
     assert resources.get("cancel-me") is not None, "the finalizer must hold until the job has stopped"
     emulator.advance(11)  # the cancellation completes
     resources.wait_gone("cancel-me")
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         assert client.get_tuning_job(job_name).state == "JOB_STATE_CANCELLED"
     assert emulator.count("tuningJobs.cancel") >= 1
 
@@ -217,7 +219,7 @@ def test_orphan_policy_leaves_the_job_running(
 
     resources.delete("keep-me")
     resources.wait_gone("keep-me")
-    with VertexClient(base_url=emulator.url) as client:
+    with VertexClient(base_url=emulator.url, auth=inspector_auth(emulator)) as client:
         assert client.get_tuning_job(obj["status"]["name"]).state == "JOB_STATE_RUNNING"  # type: ignore[index]
     assert emulator.count("tuningJobs.cancel") == 0
 

@@ -24,6 +24,9 @@ def emu() -> Iterator[Emulator]:
         project_numbers={PROJECT: NUMBER},
     )
     with Emulator(config) as running:
+        # Raw HTTP tests send fixed bearer tokens; the emulator accepts only tokens it minted or issued.
+        running.state.oauth.issue(TOKEN)
+        running.state.oauth.issue("t")
         yield running
 
 

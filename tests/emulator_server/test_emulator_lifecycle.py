@@ -86,6 +86,7 @@ def test_failures_by_probability_are_repeatable_with_a_seed() -> None:
             Emulator(config) as emu,
             httpx.Client(base_url=emu.url, headers={"authorization": "Bearer t"}) as http,
         ):
+            emu.state.oauth.issue("t")
             emu.fail_jobs(probability=0.5)
             names = [_create(http)["name"] for _ in range(12)]
             emu.advance(100)

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from google_helpers import LOCATION, PROJECT, TOKEN, job_body, model_body
 
 from controller.google import (
     ApiKeyAuth,
+    Auth,
     CredentialsAuth,
     GeminiClient,
     GoogleAPIError,
@@ -180,13 +182,30 @@ def test_a_rejected_api_key_says_so_and_never_shows_it(
     assert caught.value.reason == "API_KEY_INVALID"
     _assert_clean(SENTINEL_KEY, message, repr(caught.value), caplog.text, client_repr)
     request = emu.requests("tunedModels.create")[0]
-    _assert_clean(SENTINEL_KEY, request.path, request.query)  # sent as a header, never in the URL
+    assert request.credentials == ("api-key-header",)  # sent as a header, never in the URL
+    _assert_clean(SENTINEL_KEY, request.path, request.query)
 
 
 def test_a_valid_api_key_goes_in_the_header(emu: Emulator) -> None:
     emu.config.valid_credentials = [SENTINEL_KEY]
     with GeminiClient(base_url=emu.url, auth=ApiKeyAuth(SENTINEL_KEY), retry=NO_RETRY) as gemini:
         assert gemini.create_tuned_model(model_body(), tuned_model_id="keyed").metadata is not None
+        gemini.get_tuned_model("keyed")
+        list(gemini.iter_tuned_models())
+    records = emu.requests()
+    assert [r.method for r in records] == ["tunedModels.create", "tunedModels.get", "tunedModels.list"]
+    for record in records:
+        assert record.status == 200, record
+        # The emulator accepts `?key=` as Google does and records it as "api-key-query": only the header
+        # is right, because URLs end up in proxy and access logs.
+        assert record.credentials == ("api-key-header",), record
+        assert "key=" not in record.query
+
+
+def test_a_bearer_token_goes_in_the_authorization_header(vertex: VertexClient, emu: Emulator) -> None:
+    vertex.create_tuning_job(PROJECT, LOCATION, job_body())
+    vertex.list_tuning_jobs(PROJECT, LOCATION)
+    assert [r.credentials for r in emu.requests()] == [("bearer-header",), ("bearer-header",)]
 
 
 def test_no_credential_gets_the_real_403(emu: Emulator) -> None:
@@ -196,17 +215,35 @@ def test_no_credential_gets_the_real_403(emu: Emulator) -> None:
     assert "unregistered callers" in response.json()["error"]["message"]
 
 
-def test_a_server_echoing_the_secret_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+def _static_auth() -> StaticTokenAuth:
+    return StaticTokenAuth(SENTINEL_TOKEN)
+
+
+def _refreshing_auth() -> CredentialsAuth:
+    return CredentialsAuth(ExpiringCredentials([SENTINEL_TOKEN]))
+
+
+def _api_key_auth() -> ApiKeyAuth:
+    return ApiKeyAuth(SENTINEL_TOKEN)
+
+
+@pytest.mark.parametrize(
+    "make_auth", [_static_auth, _refreshing_auth, _api_key_auth], ids=lambda f: f.__name__
+)
+def test_a_server_echoing_the_secret_is_redacted(
+    caplog: pytest.LogCaptureFixture, make_auth: Callable[[], Auth]
+) -> None:
+    """Every kind of credential tells the transport its secret, so an echo of it is scrubbed."""
     caplog.set_level(logging.DEBUG)
 
     def echo(request: httpx.Request) -> httpx.Response:
-        secret = request.headers["authorization"]
+        secret = request.headers.get("authorization") or request.headers["x-goog-api-key"]
         body = {"error": {"code": 403, "message": f"denied for {secret}", "status": "PERMISSION_DENIED"}}
         return httpx.Response(403, json=body)
 
     client = VertexClient(
         base_url="http://mock.invalid",
-        auth=StaticTokenAuth(SENTINEL_TOKEN),
+        auth=make_auth(),
         retry=NO_RETRY,
         http_client=httpx.Client(transport=httpx.MockTransport(echo)),
     )

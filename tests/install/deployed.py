@@ -25,7 +25,18 @@ class DeployedOperator(OperatorProcess):
     def __init__(
         self, kubeconfig: Path, deployment: dict[str, Any], log_path: Path, extra_args: Sequence[str] = ()
     ) -> None:
-        super().__init__(kubeconfig, vertex_url="", log_path=log_path, env=env_of(deployment))
+        env = env_of(deployment)
+        # Google credentials come from the emulator the operator is aimed at, as the chart's user would mount
+        # them: an ADC file whose token endpoint is that emulator.
+        flags = dict(arg.split("=", 1) for arg in extra_args if arg.startswith("--") and "=" in arg)
+        emulator_url = flags.get("--vertex-base-url") or env.get("VERTEXOPS_VERTEX_BASE_URL") or ""
+        super().__init__(
+            kubeconfig,
+            vertex_url=emulator_url,
+            log_path=log_path,
+            env=env,
+            google_credentials="service-account" if emulator_url else "none",
+        )
         self.container_args = list(container(deployment)["args"])
         self.extra_args = list(extra_args)
 

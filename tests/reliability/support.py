@@ -20,6 +20,7 @@ from e2e.support import Resources, condition
 from kubernetes import client as k8s
 
 from controller.api.resource import GROUP, VERSION
+from controller.testenv.google_credentials import EXTERNAL_ACCOUNT
 from controller.testenv.operator import OperatorProcess
 from emulator.server import Emulator
 from emulator.vertex_jobs import phase_at
@@ -96,12 +97,17 @@ class Operators:
         log_dir: Path,
         namespaces: Sequence[str],
         base_args: Sequence[str] = FAST_OPERATOR_ARGS,
+        *,
+        google_credentials: str = EXTERNAL_ACCOUNT,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.emulator = emulator
         self.log_dir = log_dir
         self.namespaces = list(namespaces)
         self.base_args = list(base_args)
+        # Workload Identity Federation here (the e2e suite uses a service-account key): each replica gets its
+        # own federated identity from the emulator's STS, as pods of one Deployment would.
+        self.google_credentials = google_credentials
         self.started: list[OperatorProcess] = []
 
     def start(
@@ -111,6 +117,7 @@ class Operators:
         leader_election: bool = False,
         project: str = PROJECT,
         env: dict[str, str] | None = None,
+        google_credentials: str | None = None,
     ) -> OperatorProcess:
         proc = OperatorProcess(
             self.kubeconfig,
@@ -121,6 +128,7 @@ class Operators:
             leader_election=leader_election,
             extra_args=[*self.base_args, *extra],
             env=env,
+            google_credentials=google_credentials or self.google_credentials,
         )
         self.started.append(proc)
         return proc.start(wait_ready=wait_ready, timeout=120)
@@ -272,14 +280,20 @@ class Sampler:
     """Lists the namespace's resources every `interval` seconds in a thread and keeps what it saw.
 
     Used to prove that something was *visible while it lasted* (Synced=False during an outage), which a
-    check at the end cannot show.
+    check at the end cannot show. A check that something *never* happened is only as good as the sample
+    behind it, so leaving the `with` block fails the test when fewer than `min_rounds` listings succeeded,
+    or when any listing failed and `tolerate_errors` is not set (a sampler that runs through a deliberate
+    API-server outage sets it, and still needs `min_rounds` good listings).
     """
 
     resources: Resources
     plural: str = "tuningjobs"
     interval: float = 0.25
+    min_rounds: int = 8
+    tolerate_errors: bool = False
     seen: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
-    errors: int = 0
+    rounds: int = 0
+    errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -288,10 +302,22 @@ class Sampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        if exc_type is None:  # never hide the test's own failure behind the sampler's
+            self.verify()
+
+    def verify(self) -> None:
+        """Fail unless the sample is big enough, and clean enough, to support a "never happened" check."""
+        assert self.rounds >= self.min_rounds, (
+            f"the status sampler listed successfully only {self.rounds} times (at least {self.min_rounds} "
+            f"needed); errors: {self.errors[:5]}"
+        )
+        assert self.tolerate_errors or not self.errors, (
+            f"the status sampler failed {len(self.errors)} times: {self.errors[:5]}"
+        )
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -299,12 +325,16 @@ class Sampler:
                 now = time.monotonic()
                 for obj in list_objects(self.resources, self.plural):
                     self.seen.append((now, obj["metadata"]["name"], obj))
-            except Exception:  # the sampler keeps going through API outages on purpose
-                self.errors += 1
+                self.rounds += 1
+            except Exception as error:  # kept, and judged in verify()
+                self.errors.append(f"{type(error).__name__}: {str(error)[:200]}")
             self._stop.wait(self.interval)
 
     def matching(self, predicate: Callable[[dict[str, Any]], bool]) -> list[tuple[str, dict[str, Any]]]:
         return [(name, obj) for _, name, obj in list(self.seen) if predicate(obj)]
+
+    def samples_of(self, name: str) -> int:
+        return sum(1 for _, seen_name, _ in list(self.seen) if seen_name == name)
 
     def states(self, name: str) -> list[str]:
         """The distinct states `name` was seen in, in order."""

@@ -18,8 +18,8 @@ from e2e.support import Resources, condition, is_true, tuned_model, tuning_job
 from kubernetes import client as k8s
 
 from controller import rbac
-from controller.google.vertex import EMULATOR_TOKEN
 from controller.testenv.controlplane import ControlPlane
+from controller.testenv.google_credentials import EXTERNAL_ACCOUNT, SERVICE_ACCOUNT, minted_tokens
 from controller.testenv.operator import OPERATOR_NAMESPACE
 from emulator.server import Emulator
 from reliability.support import Operators, cond_is, wait_all
@@ -194,6 +194,7 @@ def _grep_all(sentinels: dict[str, str], places: dict[str, str]) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("google_credentials", [SERVICE_ACCOUNT, EXTERNAL_ACCOUNT])
 def test_no_credential_reaches_logs_events_status_metrics_or_errors(
     crds: ControlPlane,
     namespace: str,
@@ -202,20 +203,25 @@ def test_no_credential_reaches_logs_events_status_metrics_or_errors(
     emulator: Emulator,
     operators: Operators,
     operator_kubeconfig: Path,
+    google_credentials: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     good_key = f"AIzaSy-SENTINEL-GOOD-{uuid.uuid4().hex}"
     bad_key = f"AIzaSy-SENTINEL-BAD-{uuid.uuid4().hex}"
     kube_token = yaml.safe_load(operator_kubeconfig.read_text())["users"][0]["user"]["token"]
-    # Only these credentials open the emulator: the good key (Gemini API) and the token the operator's
-    # Vertex client sends when aimed at an emulator. Anything else is answered 401/403.
-    emulator.config.valid_credentials = [good_key, EMULATOR_TOKEN]
+    # The Gemini API opens only with the good key; Vertex only with an access token the emulator minted
+    # for the operator's own ADC identity, through google-auth, in this run.
+    emulator.config.valid_credentials = [good_key]
     resources.core.create_namespaced_secret(namespace, _secret("good-key", "apiKey", good_key))
     resources.core.create_namespaced_secret(namespace, _secret("bad-key", "apiKey", bad_key))
-    proc = operators.start()
-    # Failures on the Vertex side too: a 401, then a 403, on the create call.
-    emulator.add_fault("status", "tuningJobs.create", status=401, times=1)
+    # Every level: a DEBUG line that printed a header or a token would be a leak like any other.
+    proc = operators.start("--log-level=DEBUG", google_credentials=google_credentials)
+    assert proc.adc is not None and proc.adc.kind == google_credentials
+    # Failures on the Vertex side too: a 401 (the operator drops its token, gets a second one and tries
+    # once more: 401 again, so the reconcile fails), then a 403, on the create call.
+    emulator.add_fault("status", "tuningJobs.create", status=401, times=2)
     resources.create(tuning_job("vertex-job"))
-    _wait_for_code(emulator, "tuningJobs.create", 401)
+    _wait_for_code(emulator, "tuningJobs.create", 401, count=2)
     emulator.add_fault("permission_denied", "tuningJobs.create", times=1)
     _wait_for_code(emulator, "tuningJobs.create", 403)
     # Stalled waits for the user; once the permission is granted, any edit brings the job back.
@@ -238,7 +244,18 @@ def test_no_credential_reaches_logs_events_status_metrics_or_errors(
     assert 401 in codes and 403 in codes and 200 in codes, codes
     assert ready["status"]["state"] == "ACTIVE"
 
+    # The operator really authenticated through google-auth: its tokens came from the emulator's token
+    # endpoint (a second one after the 401), and every Vertex call carried one in the header.
+    tokens = minted_tokens(emulator.url, proc.adc.token_prefix)
+    grant = "oauth2.token" if google_credentials == SERVICE_ACCOUNT else "sts.token"
+    assert len(tokens) >= 2 and [r.status for r in emulator.requests(grant)].count(200) == len(tokens)
+    vertex_calls = [r for r in emulator.requests() if r.api == "vertex"]
+    assert vertex_calls and all(r.credentials == ("bearer-header",) for r in vertex_calls)
+    gemini_keyed = [r for r in emulator.requests() if r.api == "gemini"]
+    assert gemini_keyed and all(r.credentials == ("api-key-header",) for r in gemini_keyed)
+
     events = resources.core.list_namespaced_event(namespace).items
+    captured = capsys.readouterr()
     places = {
         "operator log": proc.log_path.read_text(errors="replace"),
         "events": json.dumps([api_client_sanitize(e) for e in events]),
@@ -247,11 +264,21 @@ def test_no_credential_reaches_logs_events_status_metrics_or_errors(
         ),
         "metrics": proc.metrics(),
         "kubectl describe": crds.kubectl("describe", "tunedmodels,tuningjobs", "-n", namespace).stdout,
+        "emulator request log": json.dumps([r.to_json() for r in emulator.requests()]),
+        "test output": captured.out + captured.err,
     }
     assert "PermissionDenied" in places["events"]  # the failures are there to be seen, the secrets are not
-    leaks = _grep_all(
-        {"good API key": good_key, "bad API key": bad_key, "Kubernetes token": kube_token}, places
-    )
+    assert '"level": "DEBUG"' in places["operator log"]  # the log really ran at every level
+    sentinels = {
+        "good API key": good_key,
+        "bad API key": bad_key,
+        "Kubernetes token": kube_token,
+        # Any token of this run's identity, even cut short: the prefix is unique to the run.
+        "Google access token prefix": proc.adc.token_prefix,
+        **{f"Google access token {i}": token for i, token in enumerate(tokens)},
+        **{f"Google {name}": value for name, value in proc.adc.secrets().items()},
+    }
+    leaks = _grep_all(sentinels, places)
     assert not leaks, leaks
 
 
@@ -259,8 +286,8 @@ def api_client_sanitize(event: Any) -> Any:
     return k8s.ApiClient().sanitize_for_serialization(event)
 
 
-def _wait_for_code(emulator: Emulator, method: str, code: int, timeout: float = 60) -> None:
+def _wait_for_code(emulator: Emulator, method: str, code: int, timeout: float = 60, count: int = 1) -> None:
     deadline = time.monotonic() + timeout
-    while not any(r.status == code for r in emulator.requests(method)):
+    while sum(r.status == code for r in emulator.requests(method)) < count:
         assert time.monotonic() < deadline, f"{method} never answered {code}"
         time.sleep(0.2)

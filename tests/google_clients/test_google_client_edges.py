@@ -1,0 +1,112 @@
+"""Edges of the Google clients that mutation testing found unguarded (see docs/mutation-testing.md).
+
+Each test pins a behaviour whose silent change would cost money or leak a secret: the label filter that finds
+a job before creating it again, the typed errors a caller branches on, the checks on credentials.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from google_helpers import LOCATION, PROJECT
+
+from controller.google import (
+    ApiKeyAuth,
+    MalformedResponseError,
+    RetryPolicy,
+    StaticTokenAuth,
+    TransportError,
+    VertexClient,
+)
+from controller.google.vertex import label_filter, vertex_host
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def test_the_label_filter_escapes_values_and_joins_with_and() -> None:
+    # Sorted by key, AIP-160 `AND` in upper case, quotes and backslashes escaped: a filter that does not
+    # match the job's own labels would make the operator believe no job exists and pay for a second one.
+    got = label_filter({"b-key": 'say "hi" \\ bye', "a_key": "plain"})
+    assert got == 'labels.a_key="plain" AND labels.b-key="say \\"hi\\" \\\\ bye"'
+
+
+@pytest.mark.parametrize("key", ["Upper", "1digit", "has space", "x" * 64])
+def test_the_label_filter_refuses_keys_google_refuses(key: str) -> None:
+    with pytest.raises(ValueError, match=r"label key .* must be lowercase letters, digits"):
+        label_filter({key: "v"})
+
+
+def _client(handler: object) -> VertexClient:
+    return VertexClient(
+        base_url="http://vertex.invalid",
+        auth=StaticTokenAuth("ya29.edge-test-token"),
+        retry=NO_RETRY,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),  # type: ignore[arg-type]
+    )
+
+
+def test_a_json_array_where_an_object_belongs_is_a_typed_malformed_response() -> None:
+    name = f"projects/{PROJECT}/locations/{LOCATION}/metadataStores/default/contexts/ctx"
+    with (
+        _client(lambda request: httpx.Response(200, json=[1, 2])) as vertex,
+        pytest.raises(MalformedResponseError) as caught,
+    ):
+        vertex.get_context(name)
+    error = caught.value
+    assert str(error) == f"malformed response from contexts.get on {name}: expected a JSON object, got list"
+    assert (error.http_status, error.api, error.method, error.resource) == (
+        200,
+        "aiplatform",
+        "contexts.get",
+        name,
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "reason"),
+    [
+        (httpx.ConnectTimeout("timed out"), "DEADLINE_EXCEEDED", "ConnectTimeout: timed out"),
+        (httpx.ConnectError(""), "UNAVAILABLE", "ConnectError: no details"),
+    ],
+)
+def test_a_failed_connection_is_a_typed_transport_error(exc: Exception, status: str, reason: str) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    name = f"projects/{PROJECT}/locations/{LOCATION}/tuningJobs/1"
+    with _client(fail) as vertex, pytest.raises(TransportError) as caught:
+        vertex.get_tuning_job(name)
+    assert caught.value.status == status and caught.value.http_status is None
+    assert str(caught.value) == f"transport error calling tuningJobs.get on {name}: {reason}"
+
+
+def test_empty_credentials_are_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match=r"^ApiKeyAuth needs a non-empty API key$"):
+        ApiKeyAuth("")
+    with pytest.raises(ValueError, match=r"^StaticTokenAuth needs a non-empty token$"):
+        StaticTokenAuth("")
+
+
+def test_reprs_name_the_kind_and_hide_the_secret() -> None:
+    assert repr(ApiKeyAuth("k")) == "ApiKeyAuth(api_key=<redacted>)"
+    assert repr(StaticTokenAuth("t")) == "StaticTokenAuth(token=<redacted>)"
+
+
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [
+        ("us-central1", "https://us-central1-aiplatform.googleapis.com"),
+        ("europe-west4", "https://europe-west4-aiplatform.googleapis.com"),
+        ("global", "https://aiplatform.googleapis.com"),
+        ("us", "https://aiplatform.us.rep.googleapis.com"),
+        ("eu", "https://aiplatform.eu.rep.googleapis.com"),
+    ],
+)
+def test_each_location_goes_to_its_own_host(location: str, host: str) -> None:
+    # A job must be created in the region its resource names (data residency, quota, price).
+    assert vertex_host(location) == host
+    client = VertexClient(auth=StaticTokenAuth("ya29.edge-test-token"))
+    assert client.url(location, f"projects/p/locations/{location}/tuningJobs") == (
+        f"{host}/v1/projects/p/locations/{location}/tuningJobs"
+    )
+    client.close()
