@@ -229,6 +229,10 @@ class HostChanges:
                 _write_sysctl(name, value)
 
     def remove_cgroups(self) -> None:
+        # On a hybrid cgroup v1 host runc also makes the cgroup root in the unified (v2) hierarchy.
+        unified = Path("/sys/fs/cgroup/unified") / self.cgroup_name
+        if unified.is_dir() and unified not in self.cgroups_created:
+            self.cgroups_created.append(unified)
         for root in self.cgroups_created:
             for _ in range(20):
                 for path in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
