@@ -3,7 +3,12 @@
 #   docker build -t vertexops:dev .
 #
 # Two stages: the build stage installs the package and its pinned dependencies into a virtual environment,
-# the runtime stage copies only that environment, so no build tool, source tree or pip cache ships.
+# the runtime stage copies only that environment, so no build tool, source tree or pip cache ships (and no
+# pip or setuptools either: the operator never installs anything). The kubernetes client's asyncio copy
+# (kubernetes/aio, a quarter of the image) is removed: the operator uses the synchronous client only.
+#
+# Without Docker, tools/build-image.sh builds the same image from Debian packages; it reads the runtime
+# stage's USER, ENTRYPOINT, CMD, ENV, LABEL and EXPOSE from this file, so keep them literal here.
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -15,6 +20,8 @@ COPY controller/ controller/
 COPY emulator/ emulator/
 RUN python -m venv /opt/vertexops \
  && /opt/vertexops/bin/pip install --constraint constraints.txt . \
+ && /opt/vertexops/bin/python -m pip uninstall --yes pip setuptools \
+ && rm -rf /opt/vertexops/lib/python3.11/site-packages/kubernetes/aio \
  && /opt/vertexops/bin/vertexops run --help >/dev/null
 
 FROM python:3.11.14-slim-bookworm
@@ -24,6 +31,7 @@ LABEL org.opencontainers.image.title="vertexops" \
       org.opencontainers.image.source="https://github.com/vertexops/vertexops"
 COPY --from=build /opt/vertexops /opt/vertexops
 ENV PATH=/opt/vertexops/bin:$PATH \
+    LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # A numeric user, so the kubelet can check runAsNonRoot without reading /etc/passwd; the chart uses the same.

@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="with --exit-when-done: give up after this many seconds"
     )
+    parser.add_argument(
+        "--node",
+        action="store_true",
+        help="run the operator as Pods of the Helm chart on a real local node (needs root; slower to start)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,26 +96,43 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Environment:
-    def __init__(self, control_plane: ControlPlane, emulator: Emulator, operator: OperatorProcess) -> None:
+    def __init__(self, control_plane: ControlPlane, emulator: Emulator, where: str) -> None:
         self.control_plane = control_plane
         self.emulator = emulator
-        self.operator = operator
+        self.where = where  # one line: where the operator's log, the emulator and the metrics are
+
+
+def _emulator_config(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        time_scale=args.time_scale,
+        pending_seconds=30,
+        step_seconds=20,
+        total_steps=60,
+        gemini_step_seconds=10,
+    )
 
 
 @contextlib.contextmanager
 def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environment]:
+    if args.node:
+        from controller.devnode import node_cluster  # noqa: PLC0415 - only --node needs the node harness
+
+        with node_cluster(_emulator_config(args), DEMO_NAMESPACE, "vertexops-demo", _say) as (
+            node,
+            emu,
+            where,
+        ):
+            if args.fail:
+                emu.fail_jobs(at_fraction=0.5)
+            yield _Environment(node.control_plane, emu, where)
+            _say("stopping the node, the emulator and the control plane")
+        return
     _say("starting the local control plane (etcd + kube-apiserver)")
     tools = resolve_tools(install=True)
     with ControlPlane(tools=tools) as control_plane:
         install_crds(control_plane.kubectl)
         control_plane.kubectl("create", "namespace", DEMO_NAMESPACE)
-        config = EmulatorConfig(
-            time_scale=args.time_scale,
-            pending_seconds=30,
-            step_seconds=20,
-            total_steps=60,
-            gemini_step_seconds=10,
-        )
+        config = _emulator_config(args)
         _say(f"starting the Google API emulator (time scale {args.time_scale:g})")
         with Emulator(config) as emulator:
             if args.fail:
@@ -124,8 +146,12 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
                 namespaces=[DEMO_NAMESPACE],
                 extra_args=["--poll-min-seconds=1", "--poll-max-seconds=3", "--metrics-interval-seconds=2"],
             ).start()
+            where = (
+                f"Operator log: {operator.log_path}   Emulator: {emulator.url}   "
+                f"Metrics: http://127.0.0.1:{operator.http_port}/metrics"
+            )
             try:
-                yield _Environment(control_plane, emulator, operator)
+                yield _Environment(control_plane, emulator, where)
             finally:
                 _say("stopping the operator, the emulator and the control plane")
                 operator.stop()
@@ -169,7 +195,7 @@ The console (the commands call the emulator instead of Google once these are set
   {vertexops} prompt tj/{name} -n {DEMO_NAMESPACE} "How do I reset my password?"
   {vertexops} compare tj/{name} -n {DEMO_NAMESPACE}
 
-Operator log: {env.operator.log_path}   Emulator: {env.emulator.url}   Metrics: http://127.0.0.1:{env.operator.http_port}/metrics
+{env.where}
 Press Ctrl-C to stop everything.
 
 """

@@ -106,6 +106,7 @@ def _issue(
     subject: x509.Name,
     *,
     server: bool,
+    extra_ips: tuple[str, ...] = (),
 ) -> CertFiles:
     key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = x509.load_pem_x509_certificate(ca_files.cert.read_bytes())
@@ -124,6 +125,7 @@ def _issue(
                     x509.DNSName("kubernetes.default"),
                     x509.DNSName("kubernetes.default.svc"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
                 ]
             ),
             critical=False,
@@ -135,12 +137,24 @@ def _issue(
     )
 
 
-def generate(directory: Path) -> ControlPlaneCerts:
-    """Write a serving CA and certificate, a client CA with an admin certificate, and an SA key pair."""
+def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> ControlPlaneCerts:
+    """Write a serving CA and certificate, a client CA with an admin certificate, and an SA key pair.
+
+    `extra_ips` are further addresses of the serving certificate: a node's Pods reach the API server at the
+    `kubernetes` Service's ClusterIP and at the address it binds on the node's network.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     serving_ca, serving_ca_key = _make_ca(directory, "serving-ca", "vertexops-local-serving-ca")
     client_ca, client_ca_key = _make_ca(directory, "client-ca", "vertexops-local-client-ca")
-    serving = _issue(directory, "serving", serving_ca, serving_ca_key, _name("kube-apiserver"), server=True)
+    serving = _issue(
+        directory,
+        "serving",
+        serving_ca,
+        serving_ca_key,
+        _name("kube-apiserver"),
+        server=True,
+        extra_ips=extra_ips,
+    )
     # system:masters is the group the API server's RBAC bootstrap binds to cluster-admin.
     admin = _issue(
         directory, "admin", client_ca, client_ca_key, _name("vertexops-admin", "system:masters"), server=False
@@ -157,3 +171,18 @@ def generate(directory: Path) -> ControlPlaneCerts:
         service_account_key=_write(directory / "sa.key", _key_pem(sa_key)),
         service_account_pub=_write(directory / "sa.pub", sa_pub),
     )
+
+
+def issue_client(
+    certs: ControlPlaneCerts, stem: str, common_name: str, organization: str | None = None
+) -> CertFiles:
+    """A client certificate from the control plane's client CA, beside its other files.
+
+    The node's components authenticate as Kubernetes expects them to (`system:node:NAME` in `system:nodes`,
+    `system:kube-controller-manager`, ...), so the API server's own RBAC bootstrap and Node authorizer decide
+    what they may do, as in a real cluster.
+    """
+    directory = certs.client_ca.cert.parent
+    ca_key = serialization.load_pem_private_key(certs.client_ca.key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return _issue(directory, stem, certs.client_ca, ca_key, _name(common_name, organization), server=False)

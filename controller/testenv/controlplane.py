@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import ipaddress
 import logging
 import os
 import shutil
@@ -130,17 +131,27 @@ class ControlPlane:
         workdir: Path | None = None,
         extra_apiserver_args: Sequence[str] = (),
         startup_timeout: float = 120.0,
+        *,
+        bind_address: str = "127.0.0.1",
+        service_cidr: str = "10.0.0.0/24",
+        for_node: bool = False,
     ) -> None:
+        """`for_node` prepares the API server for a kubelet (see `controller.testenv.node`): it binds
+        `bind_address`, an address the node's Pods reach, publishes it as the `kubernetes` Service's endpoint,
+        authorizes nodes with the Node authorizer, and mounts ServiceAccount tokens into Pods."""
         self.tools = tools or resolve_tools()
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="vertexops-cp-"))
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.startup_timeout = startup_timeout
+        self.bind_address = bind_address
+        self.service_cidr = service_cidr
+        self.for_node = for_node
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
         self.apiserver_port = free_port()
         self.etcd_url = f"http://127.0.0.1:{self.etcd_port}"
-        self.server = f"https://127.0.0.1:{self.apiserver_port}"
+        self.server = f"https://{bind_address}:{self.apiserver_port}"
         self.kubeconfig = self.workdir / "admin.kubeconfig"
         self.certs: certs.ControlPlaneCerts | None = None
         self._etcd: _Process | None = None
@@ -159,7 +170,7 @@ class ControlPlane:
 
     def start(self) -> ControlPlane:
         try:
-            self.certs = certs.generate(self.workdir / "pki")
+            self.certs = certs.generate(self.workdir / "pki", extra_ips=self._serving_ips())
             self._start_etcd()
             self.start_apiserver()
             self._write_admin_kubeconfig()
@@ -167,6 +178,27 @@ class ControlPlane:
             self.stop()
             raise
         return self
+
+    def _serving_ips(self) -> tuple[str, ...]:
+        if not self.for_node:
+            return ()
+        first_service_ip = str(next(ipaddress.ip_network(self.service_cidr).hosts()))
+        return (self.bind_address, first_service_ip)
+
+    def _node_args(self) -> list[str]:
+        """The API server flags a cluster with a kubelet needs, beyond the bare control plane's."""
+        assert self.certs is not None
+        if not self.for_node:
+            # No controller-manager creates the namespaces' default ServiceAccounts, so pods created in
+            # tests (Pod Security checks) would be refused by this plugin; envtest turns it off too.
+            return ["--disable-admission-plugins=ServiceAccount", "--endpoint-reconciler-type=none"]
+        return [
+            "--enable-admission-plugins=NodeRestriction",
+            "--endpoint-reconciler-type=lease",
+            f"--kubelet-client-certificate={self.certs.admin_client.cert}",
+            f"--kubelet-client-key={self.certs.admin_client.key}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def stop(self) -> None:
         for proc in (self._apiserver, self._etcd):
@@ -214,8 +246,8 @@ class ControlPlane:
                 str(self.tools.kube_apiserver),
                 f"--etcd-servers={self.etcd_url}",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.bind_address}",
+                f"--advertise-address={self.bind_address}",
                 f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={c.serving.cert}",
                 f"--tls-private-key-file={c.serving.key}",
@@ -223,13 +255,10 @@ class ControlPlane:
                 f"--service-account-key-file={c.service_account_pub}",
                 f"--service-account-signing-key-file={c.service_account_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                "--authorization-mode=Node,RBAC" if self.for_node else "--authorization-mode=RBAC",
+                f"--service-cluster-ip-range={self.service_cidr}",
                 "--allow-privileged=true",
-                # No controller-manager creates the namespaces' default ServiceAccounts, so pods created in
-                # tests (Pod Security checks) would be refused by this plugin; envtest turns it off too.
-                "--disable-admission-plugins=ServiceAccount",
-                "--endpoint-reconciler-type=none",
+                *self._node_args(),
                 "--profiling=false",
                 "--v=0",
                 *self.extra_apiserver_args,

@@ -29,6 +29,7 @@ from controller.testenv.operator import OperatorProcess
 
 HERE = "tests/docs/test_readme.py"
 DEV_TEST = "tests/dev/test_vertexops_dev.py"
+NODE = "tests/node"
 CONSOLE_TEST = "tests/console/test_readme_console.py::test_readme_session_output_is_what_the_command_prints"
 
 HELM_INSTALL = (
@@ -65,6 +66,9 @@ COVERAGE: dict[str, str] = {
     ),
     "kubectl get tj support-assistant -o yaml": f"{HERE}::test_first_tuning_job_walkthrough",
     "tools/test.sh": ".ci/run",
+    "tools/install-node-tools.sh": f"{NODE}/test_node_harness.py::test_a_pod_runs_and_stop_undoes_everything",
+    "tools/build-image.sh": f"{NODE}/test_image.py::test_tagged_with_the_charts_repository_and_app_version",
+    ".venv/bin/vertexops dev --node": f"{NODE}/test_dev_node.py::test_dev_node_runs_the_samples_as_pods",
     '.venv/bin/vertexops prompt tj/support-assistant -n vertexops-demo "How do I reset my password?"': (
         CONSOLE_TEST
     ),

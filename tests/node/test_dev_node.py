@@ -1,0 +1,30 @@
+"""`vertexops dev --node`: the demo with the operator as Pods of the chart; the samples reach Ready."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dev_node_runs_the_samples_as_pods(tmp_path: Path, image_archive: Path) -> None:
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "dev", "--node", "--exit-when-done", "--time-scale=300"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(private_tmp), "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "installing the Helm chart" in result.stderr + result.stdout
+    assert "kubectl logs -n vertexops-system deploy/vertexops" in result.stdout
+    assert "TuningJob support-assistant:" in result.stdout and "JOB_STATE_SUCCEEDED" in result.stdout
+    assert sorted(p.name for p in private_tmp.iterdir()) == [], "temporary files left behind"
