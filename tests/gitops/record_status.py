@@ -3,8 +3,8 @@
 Run it when the operator's status changes shape: `.venv/bin/python tests/gitops/record_status.py`. It starts
 a local control plane and the emulator, runs the operator as a process under its ServiceAccount (as the
 end-to-end tests do), walks TuningJobs and TunedModels through pending, running, a transient API error,
-success, an unobserved spec change, not yet observed at all, failure and a refused create or missing Secret, and
-writes each object as the API server returned it (managedFields left out) to
+success, an unobserved spec change, not yet observed at all, failure and a refused create or missing
+Secret, and writes each object as the API server returned it (managedFields left out) to
 manifests/argocd/health/tuning.vertexops.dev/KIND/testdata/.
 
 The health checks are then tested on what the operator writes, not on what someone believes it writes.
