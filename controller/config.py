@@ -42,6 +42,7 @@ class OperatorConfig(BaseModel):
     gemini_base_url: str | None = None
     impersonate_service_account: str | None = None
     google_timeout_seconds: float = 60.0
+    tenancy_strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--gemini-base-url", None, "send Gemini API calls here instead of Google (emulator)"),
     Option("--impersonate-service-account", None, "Google service account to impersonate for every call"),
     Option("--google-timeout-seconds", 60.0, "timeout of one call to a Google API", float),
+    Option(
+        "--tenancy-strict",
+        False,
+        "strict tenancy: a namespace no TuningTenant covers may create nothing on Google",
+        _bool,
+    ),
     Option("--leader-election", True, "run leader election so that only one replica reconciles", _bool),
     Option("--lease-namespace", "vertexops-system", "namespace of the leader-election Lease"),
     Option("--lease-name", "vertexops-controller", "name of the leader-election Lease"),
@@ -168,4 +175,5 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
         gemini_base_url=v["gemini_base_url"],
         impersonate_service_account=v["impersonate_service_account"],
         google_timeout_seconds=v["google_timeout_seconds"],
+        tenancy_strict=v["tenancy_strict"],
     )

@@ -16,6 +16,7 @@ from controller import config as operator_config
 from controller.api.resource import GROUP, VERSION
 from controller.api.tunedmodel import TUNED_MODEL
 from controller.api.tuningjob import TUNING_JOB
+from controller.api.tuningtenant import TUNING_TENANT
 from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import api_reader
 from controller.backends.tunedmodel import TunedModelBackend, TunedModelSettings
@@ -32,11 +33,14 @@ from controller.runtime.manager import Manager
 from controller.runtime.mapping import map_to_owner
 from controller.runtime.metrics import Metrics
 from controller.runtime.predicates import ignore_status_only_updates
+from controller.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 
 TUNINGJOBS = ResourceRef(GROUP, VERSION, TUNING_JOB.plural)
 TUNEDMODELS = ResourceRef(GROUP, VERSION, TUNED_MODEL.plural)
+TUNINGTENANTS = ResourceRef(GROUP, VERSION, TUNING_TENANT.plural, namespaced=False)
+NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
 # Only the ConfigMaps the operator publishes are cached, not every ConfigMap in the cluster.
 PUBLISHED_SELECTOR = "app.kubernetes.io/managed-by=vertexops"
 
@@ -82,17 +86,27 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         retry=RetryPolicy(),
         observer=metrics.observe_google_call,
     )
+    tenancy = Tenancy(
+        manager.informer(TUNINGTENANTS).store,
+        manager.informer(NAMESPACES).store,
+        manager.informer(TUNINGJOBS).store,
+        strict=cfg.tenancy_strict,
+        default_project=cfg.vertex.default_project,
+        default_location=cfg.vertex.default_location,
+    )
     tuning_jobs = Reconciler(
         TUNING_JOB.kind,
         TUNINGJOBS,
-        TuningJobBackend(vertex, cfg.vertex),
+        TuningJobBackend(vertex, cfg.vertex, tenancy=tenancy),
         api=manager.api,
         store=manager.informer(TUNINGJOBS).store,
         events=manager.events,
         metrics=metrics,
         settings=cfg.reconciler,
+        admit=tenancy.admit,
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
+    watch_tenancy(manager, tenancy)
     manager.watch(
         CONFIGMAPS,
         kind=TUNING_JOB.kind,
@@ -123,9 +137,25 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         events=manager.events,
         metrics=metrics,
         settings=cfg.reconciler,
+        admit=tenancy.admit,
     )
     manager.add_controller(TUNED_MODEL.kind, TUNEDMODELS, tuned_models, predicate=ignore_status_only_updates)
     return manager
+
+
+def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
+    """Wake the TuningJobs a change can let through: a tenant or namespace edited, a place freed."""
+    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
+    manager.watch(
+        NAMESPACES,
+        kind=TUNING_JOB.kind,
+        map_fn=lambda ns: [k for k in tenancy.pending_keys() if k.startswith(ns["metadata"]["name"] + "/")],
+    )
+    manager.watch(
+        TUNINGJOBS,
+        kind=TUNING_JOB.kind,
+        map_fn=lambda job: tenancy.waiting_keys(job["metadata"]["namespace"]),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             "location": cfg.vertex.default_location,
             "vertex_base_url": cfg.vertex_base_url or "regional hosts",
             "leader_election": cfg.runtime.leader_election,
+            "tenancy_strict": cfg.tenancy_strict,
         },
     )
     return manager.run()

@@ -28,6 +28,7 @@ from controller.external import JsonObject, Observation, Phase, SpecError
 from controller.google.errors import FailedPreconditionError, GoogleAPIError
 from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
+from controller.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ class TuningJobBackend:
         metrics: MetricsPoller | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tenancy: Tenancy | None = None,
     ) -> None:
         self.client = client
+        self.tenancy = tenancy
         self.settings = settings
         self.poller = poller or LocationPoller(client, clock)
         self._clock = clock
@@ -87,7 +90,7 @@ class TuningJobBackend:
 
     def observe(self, obj: JsonObject) -> Observation:
         spec = _spec(obj)
-        project, location = self._where(spec)
+        project, location = self._where(spec, obj)
         status = obj.get("status") or {}
         uid = obj["metadata"]["uid"]
         name = status.get("name") or self._name_of(uid)
@@ -116,7 +119,7 @@ class TuningJobBackend:
 
     def create(self, obj: JsonObject) -> Observation:
         spec = _spec(obj)
-        project, location = self._where(spec)
+        project, location = self._where(spec, obj)
         body = _create_body(obj)
         job = self.client.create_tuning_job(project, location, body)
         self._remember_name(obj["metadata"]["uid"], job.name)
@@ -155,12 +158,17 @@ class TuningJobBackend:
             self._names.pop(uid, None)
         name = (obj.get("status") or {}).get("name")
         if name:
-            project, location = self._where(_spec(obj))
+            project, location = self._where(_spec(obj), obj)
             self.metrics.forget(name, project, location)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _where(self, spec: TuningJobSpec) -> tuple[str, str]:
+    def _where(self, spec: TuningJobSpec, obj: JsonObject) -> tuple[str, str]:
+        if self.tenancy is not None:
+            tenant = self.tenancy.tenant_of(obj["metadata"]["namespace"])
+            if tenant is not None:  # the tenant's defaults; admit() has checked the result against it
+                where = self.tenancy.where(obj, tenant)
+                return where.project, where.location or self.settings.default_location
         project = spec.project_id or self.settings.default_project
         if not project:
             raise SpecError(
