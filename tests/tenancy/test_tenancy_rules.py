@@ -33,7 +33,9 @@ def _tenancy(
     return Tenancy(tenant_store, ns_store, job_store, default_location="us-central1", **kw)
 
 
-def _job(namespace: str = "team-a", name: str = "tune", created: str = "2026-01-01T00:00:00Z", **spec: Any):
+def _job(
+    namespace: str = "team-a", name: str = "tune", created: str = "2026-01-01T00:00:00Z", **spec: Any
+) -> dict[str, Any]:
     obj = job(namespace, name, **spec)
     obj["metadata"].update(uid=f"uid-{next(_uids)}", creationTimestamp=created)
     return obj
@@ -123,7 +125,11 @@ def test_a_created_job_is_followed_with_the_tenants_identity_whatever_the_tenant
 
 
 def test_a_tuned_model_in_a_tenant_namespace_must_bring_its_own_key() -> None:
-    model = {"kind": "TunedModel", "metadata": {"name": "m", "namespace": "team-a"}, "spec": {}}
+    model: dict[str, Any] = {
+        "kind": "TunedModel",
+        "metadata": {"name": "m", "namespace": "team-a"},
+        "spec": {},
+    }
     decision = _tenancy(tenant_a()).admit(model)
     assert not decision.allowed and decision.message.startswith("spec.apiKeySecretRef:")
     model["spec"]["apiKeySecretRef"] = {"name": "gemini", "key": "key"}
