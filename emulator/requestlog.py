@@ -20,6 +20,8 @@ class RequestRecord:
     query: str
     status: int | None
     duration_ms: float
+    # Whom the bearer token belongs to (emulator.iam), '' when unknown or an API key.
+    principal: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

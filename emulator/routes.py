@@ -28,6 +28,7 @@ class Request:
     query: dict[str, list[str]]
     headers: Mapping[str, str]
     body: bytes
+    principal: str = ""  # set by the IAM check (emulator.iam)
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -87,7 +88,25 @@ ROUTES: list[Route] = []
 
 @_route("POST", _V + r"/tuningJobs", "vertex", "tuningJobs.create", "aiplatform.tuningJobs.create")
 def _create_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
-    return state.vertex.create(m["p"], m["l"], req.json())
+    body = req.json()
+    if isinstance(body, dict):
+        state.iam.check_create(req.principal, body)
+    return state.vertex.create(m["p"], m["l"], body)
+
+
+# -- IAM Credentials ---------------------------------------------------------------------------------------
+
+
+@_route(
+    "POST",
+    r"^/v1/projects/-/serviceAccounts/(?P<sa>[^/:]+):generateAccessToken",
+    "iamcredentials",
+    "serviceAccounts.generateAccessToken",
+    "iam.serviceAccounts.getAccessToken",
+)
+def _generate_access_token(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    body = req.json()
+    return state.iam.generate_access_token(req.principal, m["sa"], body if isinstance(body, dict) else {})
 
 
 @_route("GET", _V + r"/tuningJobs", "vertex", "tuningJobs.list", "aiplatform.tuningJobs.list")
@@ -374,6 +393,9 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
                 200, body=b'{"tuningJobs": [ {"name": ', headers={"content-type": "application/json"}
             )
     _check_auth(state, req, route)
+    req.principal = state.iam.caller(req.headers)
+    if route.api == "vertex":
+        state.iam.check_project(req.principal, route.permission, params["p"], params["l"])
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
@@ -453,6 +475,10 @@ def _error_info(reason: str, domain: str, service: str) -> list[dict[str, Any]]:
     ]
 
 
+# APIs that take only OAuth tokens, by the service name their errors carry.
+_OAUTH_ONLY = {"vertex": "aiplatform.googleapis.com", "iamcredentials": "iamcredentials.googleapis.com"}
+
+
 def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     """Google's answers to missing or bad credentials, per API."""
     if not state.config.require_auth:
@@ -461,8 +487,8 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
-    if route.api == "vertex":
-        service = "aiplatform.googleapis.com"
+    if route.api in _OAUTH_ONLY:
+        service = _OAUTH_ONLY[route.api]
         if not token and key:
             raise ApiError(
                 "UNAUTHENTICATED",
@@ -542,5 +568,6 @@ def _record(
             query=query,
             status=status,
             duration_ms=(time.monotonic() - started) * 1000.0,
+            principal=req.principal,
         )
     )
