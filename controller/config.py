@@ -41,6 +41,7 @@ class OperatorConfig(BaseModel):
     vertex_base_url: str | None = None
     gemini_base_url: str | None = None
     impersonate_service_account: str | None = None
+    iam_base_url: str | None = None
     google_timeout_seconds: float = 60.0
     tenancy_strict: bool = False
 
@@ -95,6 +96,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("--vertex-base-url", None, "send Vertex AI calls here instead of the regional hosts (emulator)"),
     Option("--gemini-base-url", None, "send Gemini API calls here instead of Google (emulator)"),
     Option("--impersonate-service-account", None, "Google service account to impersonate for every call"),
+    Option(
+        "--iam-base-url",
+        None,
+        "send IAM Credentials calls (minting tenants' tokens) here; --vertex-base-url when that is set",
+    ),
     Option("--google-timeout-seconds", 60.0, "timeout of one call to a Google API", float),
     Option(
         "--tenancy-strict",
@@ -174,6 +180,7 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
         vertex_base_url=v["vertex_base_url"],
         gemini_base_url=v["gemini_base_url"],
         impersonate_service_account=v["impersonate_service_account"],
+        iam_base_url=v["iam_base_url"] or v["vertex_base_url"],
         google_timeout_seconds=v["google_timeout_seconds"],
         tenancy_strict=v["tenancy_strict"],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -25,7 +26,7 @@ from controller.config import OperatorConfig
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
 from controller.google.gemini import TUNING_SCOPE, GeminiClient
 from controller.google.retry import RetryPolicy
-from controller.google.vertex import VertexClient
+from controller.google.vertex import EMULATOR_TOKEN, VertexClient
 from controller.reconciler import Reconciler
 from controller.runtime.kubeapi import CONFIGMAPS, ResourceRef
 from controller.runtime.log import setup_logging
@@ -34,8 +35,11 @@ from controller.runtime.mapping import map_to_owner
 from controller.runtime.metrics import Metrics
 from controller.runtime.predicates import ignore_status_only_updates
 from controller.tenancy import Tenancy
+from controller.tenancy.identity import IdentityBackends, impersonated_auth, static_source
 
 log = logging.getLogger(__name__)
+
+ADC_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
 
 TUNINGJOBS = ResourceRef(GROUP, VERSION, TUNING_JOB.plural)
 TUNEDMODELS = ResourceRef(GROUP, VERSION, TUNED_MODEL.plural)
@@ -63,6 +67,17 @@ def google_auth(cfg: OperatorConfig) -> Auth | None:
     return application_default_auth(impersonate_service_account=cfg.impersonate_service_account)
 
 
+def tenant_auth(cfg: OperatorConfig, identity: str) -> Auth:
+    """The tenant's service account, impersonated from the operator's own identity."""
+    if cfg.vertex_base_url and not cfg.impersonate_service_account and not os.environ.get(ADC_VARIABLE):
+        source = static_source(EMULATOR_TOKEN)  # the operator's placeholder identity at an emulator
+    else:
+        source = application_default_auth(
+            impersonate_service_account=cfg.impersonate_service_account
+        ).credentials
+    return impersonated_auth(source, identity, iam_base_url=cfg.iam_base_url)
+
+
 def gemini_auth(cfg: OperatorConfig) -> Auth | None:
     """The operator's own credential for the Gemini API (resources without apiKeySecretRef use it).
 
@@ -79,13 +94,17 @@ def gemini_auth(cfg: OperatorConfig) -> Auth | None:
 def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
     metrics = Metrics()
     manager = Manager(api_client, cfg.runtime, metrics=metrics)
-    vertex = VertexClient(
-        auth=google_auth(cfg),
-        base_url=cfg.vertex_base_url,
-        timeout=cfg.google_timeout_seconds,
-        retry=RetryPolicy(),
-        observer=metrics.observe_google_call,
-    )
+
+    def vertex_client(auth: Auth | None) -> VertexClient:
+        return VertexClient(
+            auth=auth,
+            base_url=cfg.vertex_base_url,
+            timeout=cfg.google_timeout_seconds,
+            retry=RetryPolicy(),
+            observer=metrics.observe_google_call,
+        )
+
+    vertex = vertex_client(google_auth(cfg))
     tenancy = Tenancy(
         manager.informer(TUNINGTENANTS).store,
         manager.informer(NAMESPACES).store,
@@ -97,7 +116,15 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
     tuning_jobs = Reconciler(
         TUNING_JOB.kind,
         TUNINGJOBS,
-        TuningJobBackend(vertex, cfg.vertex, tenancy=tenancy),
+        IdentityBackends(
+            lambda identity: TuningJobBackend(
+                vertex if identity is None else vertex_client(tenant_auth(cfg, identity)),
+                cfg.vertex,
+                tenancy=tenancy,
+            ),
+            tenancy.identity_of,
+            noun="tuning job",
+        ),
         api=manager.api,
         store=manager.informer(TUNINGJOBS).store,
         events=manager.events,

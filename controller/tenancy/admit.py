@@ -83,6 +83,12 @@ class Tenancy:
         found = self.tenants_of(namespace)
         return found[0] if len(found) == 1 else None
 
+    def identity_of(self, obj: JsonObject) -> str | None:
+        """The Google service account calls for `obj` are made as; None: the operator's own identity."""
+        tenant = self.tenant_of(obj["metadata"]["namespace"])
+        identity = (tenant or {}).get("spec", {}).get("googleServiceAccount")
+        return str(identity) if identity else None
+
     # -- the decision --------------------------------------------------------------------------------------
 
     def admit(self, obj: JsonObject) -> Decision:
