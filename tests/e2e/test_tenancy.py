@@ -9,16 +9,19 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from tenancy.cases import ESCAPES, job, tenant_a
+from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_B_SA, job, tenant_a, tenant_b
 
 from controller.api.resource import GROUP, VERSION
+from controller.google.vertex import EMULATOR_TOKEN
 from controller.tenancy.rules import Where, violations
-from e2e.conftest import OperatorFactory
+from controller.testenv.operator import OperatorProcess
+from e2e.conftest import FAST_OPERATOR_ARGS, OperatorFactory
 from e2e.support import Resources, condition, is_true
 from emulator.server import Emulator
 from emulator.vertex_jobs import render_job
@@ -59,6 +62,18 @@ def _tenant(namespace: str, **limits: int) -> dict[str, Any]:
     return tenant
 
 
+OPERATOR_PRINCIPAL = "vertexops@ops-project.iam.gserviceaccount.com"
+
+
+def _iam(emulator: Emulator) -> None:
+    """Google's IAM as a platform admin would set it up: the operator may only mint tenants' tokens."""
+    iam = emulator.state.iam
+    iam.register_token(EMULATOR_TOKEN, OPERATOR_PRINCIPAL)
+    iam.grant(OPERATOR_PRINCIPAL, impersonate=(TEAM_A_SA, TEAM_B_SA))
+    iam.grant(TEAM_A_SA, projects=("proj-team-a",), buckets=("team-a-data",))
+    iam.grant(TEAM_B_SA, projects=("proj-team-b",), buckets=("team-b-data",))
+
+
 def _stalled_with(reason: str) -> Any:
     return lambda obj: (condition(obj, "Stalled") or {}).get("reason") == reason and is_true(obj, "Stalled")
 
@@ -72,6 +87,7 @@ def test_escapes_never_reach_google_and_a_tenant_change_applies_without_restart(
 ) -> None:
     tenant = _tenant(namespace)
     tenants.create(tenant)
+    _iam(emulator)
     start_operator()
     for escape in ESCAPES:
         resources.create(escape.apply_to(job(namespace, escape.id)))
@@ -87,6 +103,8 @@ def test_escapes_never_reach_google_and_a_tenant_change_applies_without_restart(
     resources.wait_for("allowed", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
 
     assert emulator.count("tuningJobs.create") == 1, "a refused job reached Google"
+    vertex_calls = [r for r in emulator.requests() if r.api == "vertex"]
+    assert vertex_calls and {r.principal for r in vertex_calls} == {TEAM_A_SA}
     created = emulator.state.vertex.jobs_in("proj-team-a", "us-central1")
     allowed_uid = resources.get("allowed")["metadata"]["uid"]  # type: ignore[index]
     assert [j.spec.get("labels", {}).get("vertexops-uid") for j in created] == [allowed_uid]
@@ -187,3 +205,60 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
     }
     created = [by_uid[resources.get(n)["metadata"]["uid"]]["createTime"] for n in names]  # type: ignore[index]
     assert created == sorted(created), "jobs must start in creation order"
+
+
+def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(
+    operator_kubeconfig: Any, emulator: Emulator, api_client: k8s.ApiClient, tenants: Tenants, tmp_path: Any
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    ns_a, ns_b = f"ta-{suffix}", f"tb-{suffix}"
+    core = k8s.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": ns_a}})
+    core.create_namespace({"metadata": {"name": ns_b, "labels": {"tenancy.example.com/team": suffix}}})
+    tenants.create(tenant_a(f"{ns_a}-tenant", namespaces=[ns_a]))
+    tenants.create(tenant_b(f"{ns_b}-tenant", label=suffix))
+    _iam(emulator)
+    operator = OperatorProcess(
+        operator_kubeconfig,
+        emulator.url,
+        tmp_path / "operator.log",
+        namespaces=[ns_a, ns_b],
+        extra_args=list(FAST_OPERATOR_ARGS),
+    ).start()
+    a, b = Resources(api_client, ns_a), Resources(api_client, ns_b)
+    try:
+        a.create(job(ns_a, "a-job"))
+        b_job = job(ns_b, "b-job")
+        b_job["spec"].pop("projectID")  # the tenant's default project
+        b_job["spec"]["supervisedTuningSpec"]["trainingDatasetUri"] = "gs://team-b-data/train.jsonl"
+        b.create(b_job)
+        a.wait_for("a-job", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+        b.wait_for("b-job", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+    finally:
+        operator.stop()
+        for resources in (a, b):
+            for obj in resources.api.list_namespaced_custom_object(
+                GROUP, VERSION, resources.namespace, "tuningjobs"
+            )["items"]:
+                with contextlib.suppress(k8s.ApiException):
+                    resources.patch(obj["metadata"]["name"], {"metadata": {"finalizers": None}})
+        for ns in (ns_a, ns_b):
+            with contextlib.suppress(k8s.ApiException):
+                core.delete_namespace(ns)
+    vertex = emulator.state.vertex
+    assert len(vertex.jobs_in("proj-team-a", "us-central1")) == 1
+    assert len(vertex.jobs_in("proj-team-b", "us-central1")) == 1
+    for record in (r for r in emulator.requests() if r.api == "vertex"):
+        expected = (
+            TEAM_A_SA
+            if "/projects/proj-team-a/" in record.path or _number(emulator, "proj-team-a") in record.path
+            else TEAM_B_SA
+        )
+        assert record.principal == expected, record
+    minted = emulator.requests("serviceAccounts.generateAccessToken")
+    assert {r.principal for r in minted} == {OPERATOR_PRINCIPAL}
+    assert {r.path.split("/")[-1].split(":")[0] for r in minted} == {TEAM_A_SA, TEAM_B_SA}
+
+
+def _number(emulator: Emulator, project: str) -> str:
+    return f"/projects/{emulator.config.project_number(project)}/"
