@@ -36,6 +36,7 @@ from controller.runtime.metrics import Metrics
 from controller.runtime.predicates import ignore_status_only_updates
 from controller.tenancy import Tenancy
 from controller.tenancy.identity import IdentityBackends, impersonated_auth, static_source
+from controller.tenancy.status import TenantStatusReconciler
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,19 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
 
 
 def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
-    """Wake the TuningJobs a change can let through: a tenant or namespace edited, a place freed."""
+    """Wake the TuningJobs a change can let through (a tenant or namespace edited, a place freed), and
+    keep each tenant's status (namespaces, usage) current."""
+    tenants = TenantStatusReconciler(tenancy, manager.api, TUNINGTENANTS)
+    manager.add_controller(
+        TUNING_TENANT.kind, TUNINGTENANTS, tenants, workers=1, predicate=ignore_status_only_updates
+    )
+    every_tenant = lambda _obj: [t["metadata"]["name"] for t in tenancy.tenants.list()]  # noqa: E731
+    manager.watch(NAMESPACES, kind=TUNING_TENANT.kind, map_fn=every_tenant)
+    manager.watch(
+        TUNINGJOBS,
+        kind=TUNING_TENANT.kind,
+        map_fn=lambda job: tenants.tenants_of_namespace(job["metadata"]["namespace"]),
+    )
     manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
     manager.watch(
         NAMESPACES,

@@ -21,7 +21,6 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from controller.api.base import ApiModel, StatusModel
-from controller.api.conditions import Condition
 from controller.api.resource import ObjectMeta, PrinterColumn, ResourceInfo, age_column
 
 PROJECT_PATTERN = r"^([a-z][-a-z0-9.:]{4,98}[a-z0-9]|[0-9]{1,20})$"
@@ -209,7 +208,8 @@ class TenantUsage(StatusModel):
     """How much of the tenant's limits is in use, as the operator last counted it."""
 
     active_jobs: int | None = Field(
-        default=None, description="TuningJobs of the tenant created on Google and not yet finished."
+        default=None,
+        description="TuningJobs of the tenant created (or being created) on Google and not yet finished.",
     )
     waiting_jobs: int | None = Field(
         default=None, description="TuningJobs waiting for a free place under limits.maxActiveJobs."
@@ -222,11 +222,6 @@ class TuningTenantStatus(StatusModel):
 
     observed_generation: int | None = Field(
         default=None, description="metadata.generation of the spec the status was computed from."
-    )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        description="Ready: whether the tenant is in force for all the namespaces it matches.",
     )
     namespaces: list[str] | None = Field(
         default=None, description="The namespaces this tenant covers now, by name or by label."

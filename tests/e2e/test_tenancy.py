@@ -43,6 +43,17 @@ class Tenants:
     def patch(self, name: str, patch: dict[str, Any]) -> None:
         self.api.patch_cluster_custom_object(GROUP, VERSION, "tuningtenants", name, patch)
 
+    def wait_for_status(self, name: str, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            tenant = self.api.get_cluster_custom_object(GROUP, VERSION, "tuningtenants", name)
+            status = tenant.get("status") or {}
+            if predicate(status):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"tuningtenant/{name}: status not reached in {timeout}s; last: {status}")
+
     def delete(self, name: str) -> None:
         with contextlib.suppress(k8s.ApiException):
             self.api.delete_cluster_custom_object(GROUP, VERSION, "tuningtenants", name)
@@ -187,6 +198,11 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
         message = condition(waiting, "Reconciling")["message"]  # type: ignore[index]
         assert "number 3 of 3 in line" in message and "(2 of 2 in use)" in message, message
         assert condition(waiting, "Ready")["status"] == "False"  # type: ignore[index]
+        busy = tenants.wait_for_status(
+            f"{namespace}-tenant", lambda st: (st.get("usage") or {}).get("waitingJobs") == 3
+        )
+        assert busy["namespaces"] == [namespace]
+        assert busy["usage"] == {"activeJobs": 2, "waitingJobs": 3, "maxActiveJobs": 2}
 
         # Kill the operator once the first job is done and the next ones are on their way.
         resources.wait_for("job-1", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
@@ -195,6 +211,10 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
         for name in names:
             resources.wait_for(name, lambda o: is_true(o, "Ready"), timeout=120, what="Ready")
 
+    idle = tenants.wait_for_status(
+        f"{namespace}-tenant", lambda st: (st.get("usage") or {}).get("activeJobs") == 0
+    )
+    assert idle["usage"]["waitingJobs"] == 0
     assert sampler.samples > 50
     assert sampler.peak == 2, f"at most 2 jobs may be pending or running; the emulator saw {sampler.peak}"
     assert emulator.count("tuningJobs.create") == 5
