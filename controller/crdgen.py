@@ -70,7 +70,7 @@ def crd_manifest(info: ResourceInfo, spec: type[BaseModel], status: type[BaseMod
                 "plural": info.plural,
                 "singular": info.singular,
                 "shortNames": list(info.short_names),
-                "categories": list(info.categories),
+                **({"categories": list(info.categories)} if info.categories else {}),
             },
             "scope": "Namespaced" if info.namespaced else "Cluster",
             "versions": [

@@ -17,6 +17,8 @@ PAGES = (
     "docs/troubleshooting.md",
     "docs/reference/tuningjob.md",
     "docs/reference/tunedmodel.md",
+    "docs/reference/tuningtenant.md",
+    "docs/multi-tenancy.md",
 )
 
 # Pages other contributors are still writing. A link to one is checked like any other once the file exists;
