@@ -224,7 +224,11 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
         for j in vertex.jobs_in("proj-team-a", "us-central1")
     }
     created = [by_uid[resources.get(n)["metadata"]["uid"]]["createTime"] for n in names]  # type: ignore[index]
-    assert created == sorted(created), "jobs must start in creation order"
+    # In creation order: a job may overtake an earlier one only within one round of freed places (two
+    # places freed together start two jobs at once, and their create calls race), never a whole round.
+    for j, when in enumerate(created):
+        overtaken = [names[i] for i in range(j) if created[i] > when]
+        assert len(overtaken) <= 1, f"{names[j]} started before {overtaken}: {created}"
 
 
 def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(
