@@ -125,6 +125,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
             ),
             tenancy.identity_of,
             noun="tuning job",
+            token_cap=tenancy.token_cap,
         ),
         api=manager.api,
         store=manager.informer(TUNINGJOBS).store,

@@ -111,6 +111,15 @@ class TenantLimits(ApiModel):
             "that sets no epochCount is refused too, since Vertex AI would then choose the count."
         ),
     )
+    max_billable_tokens_per_job: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Cancel a job once Vertex AI reports more billable tokens than this in "
+            "status.tuningDataStats.totalBillableTokenCount (reported when training starts, epochs "
+            "included). The job ends Stalled with reason PolicyDenied."
+        ),
+    )
 
 
 class TuningTenantSpec(ApiModel):

@@ -89,6 +89,12 @@ class Tenancy:
         identity = (tenant or {}).get("spec", {}).get("googleServiceAccount")
         return str(identity) if identity else None
 
+    def token_cap(self, obj: JsonObject) -> tuple[int, str] | None:
+        """(limits.maxBillableTokensPerJob, tenant name) of the job's tenant, when it sets one."""
+        tenant = self.tenant_of(obj["metadata"]["namespace"])
+        limit = ((tenant or {}).get("spec", {}).get("limits") or {}).get("maxBillableTokensPerJob")
+        return (int(limit), str(tenant["metadata"]["name"])) if tenant and limit else None
+
     # -- the decision --------------------------------------------------------------------------------------
 
     def admit(self, obj: JsonObject) -> Decision:

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from controller.external import ExternalClient, JsonObject, Observation
+from controller.api.conditions import Reason
+from controller.external import ExternalClient, JsonObject, Observation, Phase
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, CredentialsAuth
 
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
@@ -61,9 +62,11 @@ class IdentityBackends:
         make: Callable[[str | None], ExternalClient],
         identity_of: Callable[[JsonObject], str | None],
         noun: str,
+        token_cap: Callable[[JsonObject], tuple[int, str] | None] | None = None,
     ) -> None:
         self._make = make
         self._identity_of = identity_of
+        self._token_cap = token_cap
         self._backends: dict[str | None, ExternalClient] = {}
         self._lock = threading.Lock()
         self.noun = noun
@@ -77,7 +80,32 @@ class IdentityBackends:
             return backend
 
     def observe(self, obj: JsonObject) -> Observation:
-        return self.backend_for(obj).observe(obj)
+        backend = self.backend_for(obj)
+        return self._cap_tokens(backend, obj, backend.observe(obj))
+
+    def _cap_tokens(self, backend: ExternalClient, obj: JsonObject, observation: Observation) -> Observation:
+        """Cancel a job whose billable tokens exceed its tenant's limit, and say so in its conditions.
+
+        Derived from the job alone (its data statistics and the tenant), so a restart changes nothing; a job
+        that succeeded before the statistics were seen is left as it is.
+        """
+        cap = self._token_cap(obj) if self._token_cap and observation.exists else None
+        if cap is None or obj["metadata"].get("deletionTimestamp"):
+            return observation
+        limit, tenant = cap
+        stats = observation.status.get("tuningDataStats") or (obj.get("status") or {}).get("tuningDataStats")
+        tokens = (stats or {}).get("totalBillableTokenCount")
+        if tokens is None or int(tokens) <= limit or observation.phase in (Phase.SUCCEEDED, Phase.FAILED):
+            return observation
+        if not observation.phase.terminal and observation.phase is not Phase.CANCELLING:
+            backend.delete(obj, observation)  # the deletion policy's own cancel call
+        observation.reason = Reason.POLICY_DENIED
+        observation.message = (
+            f"status.tuningDataStats.totalBillableTokenCount: {tokens} billable tokens is more than "
+            f"TuningTenant '{tenant}' allows per job (limits.maxBillableTokensPerJob: {limit}); the job was "
+            "cancelled"
+        )
+        return observation
 
     def create(self, obj: JsonObject) -> Observation:
         return self.backend_for(obj).create(obj)

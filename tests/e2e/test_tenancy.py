@@ -286,3 +286,31 @@ def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(
 
 def _number(emulator: Emulator, project: str) -> str:
     return f"/projects/{emulator.config.project_number(project)}/"
+
+
+def test_a_job_over_the_billable_token_cap_is_cancelled_and_says_why(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenants.create(_tenant(namespace, maxBillableTokensPerJob=1000))
+    start_operator()
+    resources.create(job(namespace, "big"))
+    obj = resources.wait_for(
+        "big",
+        lambda o: (o.get("status") or {}).get("state") == "JOB_STATE_CANCELLED" and is_true(o, "Stalled"),
+        timeout=90,
+        what="cancelled",
+    )
+    stalled = condition(obj, "Stalled")
+    tokens = obj["status"]["tuningDataStats"]["totalBillableTokenCount"]
+    assert stalled["reason"] == "PolicyDenied"  # type: ignore[index]
+    assert stalled["message"].startswith(  # type: ignore[index]
+        f"status.tuningDataStats.totalBillableTokenCount: {tokens} billable tokens is more than TuningTenant "
+        f"'{namespace}-tenant' allows per job (limits.maxBillableTokensPerJob: 1000)"
+    )
+    assert int(tokens) > 1000
+    assert emulator.count("tuningJobs.cancel") >= 1
+    assert not is_true(obj, "Ready")
