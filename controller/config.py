@@ -95,6 +95,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--resync-seconds", 600.0, "every resource is reconciled at least this often", float),
     Option("--vertex-base-url", None, "send Vertex AI calls here instead of the regional hosts (emulator)"),
     Option("--gemini-base-url", None, "send Gemini API calls here instead of Google (emulator)"),
+    Option(
+        "--fleet-name",
+        "",
+        "part of every tuning job's identity: clusters with different fleet names never adopt each other's "
+        "jobs (leave empty so a cluster rebuilt from the same Git repository adopts the jobs it paid for)",
+    ),
     Option("--impersonate-service-account", None, "Google service account to impersonate for every call"),
     Option(
         "--iam-base-url",
@@ -174,6 +180,7 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
             poll_min_seconds=v["poll_min_seconds"],
             poll_max_seconds=v["poll_max_seconds"],
             metrics_interval_seconds=v["metrics_interval_seconds"],
+            fleet_name=v["fleet_name"],
         ),
         reconciler=ReconcilerSettings(create_grace_seconds=v["create_grace_seconds"]),
         kubeconfig=kubeconfig or None,

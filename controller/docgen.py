@@ -331,6 +331,9 @@ CONDITION_TYPE_DOCS: dict[str, str] = {
     "rejected the spec, a permission is missing, a referenced Secret or ConfigMap is absent.",
     "Synced": "Whether the operator's last call to Google succeeded. False with reason APIError during an "
     "outage or rate limiting, which the operator retries on its own; it does not mean the job failed.",
+    "SpecMatched": "Only on a TuningJob that imports a job with spec.jobName: whether the job has the inputs "
+    "the spec states (base model, data, hyperparameters, names). False with reason SpecMismatch names each "
+    "difference; the job is still followed and reported as it is.",
 }
 
 

@@ -12,9 +12,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from controller.api.conditions import Reason
+from controller.api.conditions import ConditionType, Reason
 
 JsonObject = dict[str, Any]
+
+# The create intent: the reconciler writes it with the finalizer in one preconditioned patch before it calls
+# a backend's create; a backend reads it to know a create may have been sent (and so look harder).
+CREATE_INTENT_ANNOTATION = "tuning.vertexops.dev/create-requested-at"
+# Before the annotation, the intent was this status field; an object carrying only that is still understood.
+LEGACY_INTENT_FIELD = "createRequestedTime"
+
+
+def intent_time(obj: JsonObject) -> str | None:
+    """When a create was last decided on for this object, if ever."""
+    annotations = obj["metadata"].get("annotations") or {}
+    return annotations.get(CREATE_INTENT_ANNOTATION) or (obj.get("status") or {}).get(LEGACY_INTENT_FIELD)
 
 
 class Phase(StrEnum):
@@ -41,6 +53,10 @@ class Observation:
     removed from status. `outputs` are the names other workloads need (model, endpoint), written to the
     ConfigMap of spec.publish once the phase is SUCCEEDED. `poll_after` is when the backend wants to look
     again (None: not until something changes). `train_loss` and `validation_loss` feed the loss metrics.
+    `found_by` says how a remote object that status did not name yet was found ("uid": created by this
+    resource before a restart; "identity": created for the same manifest by another cluster or an earlier
+    incarnation of the resource; "import": named by the spec); the reconciler reports it as an event.
+    `conditions` are further conditions the backend alone can judge (type, status, reason, message).
     """
 
     exists: bool
@@ -55,6 +71,8 @@ class Observation:
     # The latest training and validation loss, exported as Prometheus gauges per resource when known.
     train_loss: float | None = None
     validation_loss: float | None = None
+    found_by: str | None = None
+    conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
 
 
 class SpecError(Exception):
@@ -78,7 +96,7 @@ class ExternalClient(Protocol):
     noun: str
 
     def observe(self, obj: JsonObject) -> Observation:
-        """Find the remote object: by the name in status, or (after a recorded create intent) by label/ID.
+        """Find the remote object: by the name in status, else by its labels or deterministic ID.
 
         Must not change anything remotely. Returns `exists=False` when there is nothing to adopt.
         """

@@ -3,16 +3,26 @@
 `reconcile(kind, key)` is a function of the current state only (the cached object and what the backend
 observes remotely); it never depends on which event woke it, and every step is safe to repeat.
 
+Find before create. The backend looks for an existing remote object first: by the name in status, then by
+the resource's UID label (a job this resource created before a crash), then by its identity label (the same
+manifest's job, created by a cluster that was since rebuilt, or before the resource was re-created), or by the
+name an imported resource gives. Whatever it finds is adopted and guarded by the finalizer like a job of our
+own; the backend answers these look-ups from listings it makes anyway, so they cost no Google call per job.
+
 Create exactly once. A Vertex tuning job has a server-chosen ID, so a crash between the create call and the
 status write could otherwise cost a second paid job. The protocol:
-  1. Re-read the object from the API server (not the cache, which may lag behind our own last write).
-  2. Record the intent, `status.createRequestedTime`, with a resourceVersion precondition: if anything wrote
-     the object since step 1, the patch fails and nothing is created.
-  3. Call create. The backend labels the remote object with the resource's UID (or uses a deterministic ID).
-  4. Write the result to status.
-After a restart, a resource whose status has the intent but no remote name is looked up by that label first;
-only if nothing is found, and the intent is older than `create_grace_seconds` (so a create whose answer was
-lost has had time to appear in a list), is create called again.
+  1. Record the intent and the finalizer in one write: the annotation
+     `tuning.vertexops.dev/create-requested-at` and the finalizer, with the resourceVersion of the object
+     just observed as a precondition. If anything wrote the object since (our own status write the cache
+     has not caught up with included), the write fails and nothing is created; the next reconcile starts
+     again from the newer object.
+  2. Call create. The backend labels the remote object with the resource's UID and identity (or uses a
+     deterministic ID).
+  3. Write the result to status.
+After a restart, a resource with the intent but no remote name is looked up by those labels first; only if
+nothing is found, and the intent is older than `create_grace_seconds` (so a create whose answer was lost has
+had time to appear in a list), is create called again. The finalizer is in place before any create is sent,
+so a deletion can never leave a job behind without its resource.
 """
 
 from __future__ import annotations
@@ -27,7 +37,16 @@ from typing import Any
 from controller.api.base import format_timestamp
 from controller.api.common import prompt_digest
 from controller.api.conditions import Condition, ConditionType, Reason, set_condition
-from controller.external import ExternalClient, JsonObject, Observation, Phase, SpecError
+from controller.external import (
+    CREATE_INTENT_ANNOTATION,
+    LEGACY_INTENT_FIELD,
+    ExternalClient,
+    JsonObject,
+    Observation,
+    Phase,
+    SpecError,
+    intent_time,
+)
 from controller.google.errors import (
     FailedPreconditionError,
     GoogleAPIError,
@@ -46,6 +65,17 @@ from controller.tenancy import AdmitFn
 log = logging.getLogger(__name__)
 
 FINALIZER = "tuning.vertexops.dev/finalizer"
+
+_FOUND_EVENTS: dict[str, tuple[Reason, str]] = {
+    "uid": (Reason.ADOPTED, "found {noun} {name}, created by this resource before a restart"),
+    "identity": (
+        Reason.ADOPTED,
+        "adopted {noun} {name}: it carries this resource's identity (same namespace, name and inputs), "
+        "so it was created for this manifest before (by a cluster since rebuilt, or before the resource "
+        "was re-created); no new job is created",
+    ),
+    "import": (Reason.IMPORTED, "following {noun} {name}, named by the spec (imported)"),
+}
 
 # Google errors that no retry can fix: the user (or an admin) has to change something.
 _STALLING_ERRORS: tuple[tuple[type[GoogleAPIError], Reason], ...] = (
@@ -101,9 +131,10 @@ class Reconciler:
         self.settings = settings or ReconcilerSettings()
         self.admit = admit
         self.now = now
-        # key -> (resourceVersion our last status write was based on, the object the server returned). The
-        # cache only moves forward, so while it still holds exactly that version it has not seen our write.
-        self._written: dict[str, tuple[str, JsonObject]] = {}
+        # key -> (resourceVersions our last status write superseded: the one it was based on and any this
+        # reconcile wrote before it, the object the server returned). The cache only moves forward, so while
+        # it still holds one of those versions it has not seen our write.
+        self._written: dict[str, tuple[frozenset[str], JsonObject]] = {}
         self._written_lock = threading.Lock()
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -114,30 +145,33 @@ class Reconciler:
             return Result()
         if obj["metadata"].get("deletionTimestamp"):
             return self._finalize(obj)
-        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
-            # The patch answers with the object as it is now, so the create protocol need not read it again.
-            return self._sync(self._add_finalizer(obj), fresh=True)
         return self._sync(obj)
 
     # -- normal path ---------------------------------------------------------------------------------------
 
-    def _sync(self, obj: JsonObject, fresh: bool = False) -> Result:
-        """`fresh`: `obj` came from the API server in this reconcile, not from the cache."""
+    def _sync(self, obj: JsonObject) -> Result:
         status: JsonObject = dict(obj.get("status") or {})
         just_created = False
         refused = self._refused_by_tenancy(obj, status)
         if refused is not None:
             return refused
+        superseded: list[str] = []  # versions written in this reconcile before its status write
         try:
             observation = self.backend.observe(obj)
             if not observation.exists:
-                created = self._create(obj, fresh)
-                if created is None:
-                    return Result(requeue_after=self.settings.create_grace_seconds / 3)
-                observation, just_created = created, True
-            elif not observation.up_to_date:
-                observation = self.backend.update(obj, observation)
-                self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
+                created = self._create(obj)
+                if isinstance(created, Result):
+                    return created
+                (observation, intent_written), just_created = created, True
+                superseded.append(intent_written["metadata"]["resourceVersion"])
+            else:
+                if not _has_finalizer(obj):
+                    # Found, not created (adopted, imported, or made by an older version): guard it too.
+                    superseded.append(self._add_finalizer(obj)["metadata"]["resourceVersion"])
+                self._report_found(obj, status, observation)
+                if not observation.up_to_date:
+                    observation = self.backend.update(obj, observation)
+                    self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
             extra = self._after_ready(obj, status, observation)
         except SpecError as err:
             self._write_status(obj, status, self._stalled(obj, status, err.reason, err.message, synced=True))
@@ -147,46 +181,52 @@ class Reconciler:
         new_status = self._status_from(obj, status, observation, extra)
         if not just_created:  # the Created event already says where the new job stands
             self._report_transition(obj, status, observation)
-        self._write_status(obj, status, new_status)
+        self._write_status(obj, status, new_status, superseded)
         self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)
 
-    def _create(self, obj: JsonObject, is_fresh: bool) -> Observation | None:
-        """Run the create-exactly-once protocol; None when it is too early to create again."""
-        fresh = obj if is_fresh else self._get_fresh(obj)
-        fresh_status = fresh.get("status") or {}
-        if fresh_status.get("name"):
-            # The cache was behind: a previous reconcile already created and recorded the job.
-            return self.backend.observe(fresh)
-        wait = self._create_may_still_land(fresh_status)
+    def _create(self, obj: JsonObject) -> tuple[Observation, JsonObject] | Result:
+        """Run the create-exactly-once protocol: the observation and the object as the intent write left it,
+        or a Result when it is too early (or unsafe) to create now."""
+        wait = self._create_may_still_land(obj)
         if wait > 0:
             log.info(
                 "a create intent is recorded and nothing found yet: waiting %.0fs before creating again", wait
             )
-            return None
-        intent = dict(fresh_status)
-        intent["createRequestedTime"] = format_timestamp(self.now())
-        intent["conditions"] = self._conditions(
-            fresh,
-            fresh_status,
-            ready=("False", Reason.CREATING, f"creating the {self.backend.noun}"),
-            reconciling=("True", Reason.CREATING, f"creating the {self.backend.noun}"),
-            stalled=("False", Reason.CREATING, ""),
-            synced=None,
-        )
-        # The precondition makes the intent write fail if anything changed since the fresh read.
-        self.api.merge_patch(
-            self._status_path(obj),
-            {
-                "metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
-                "status": _diff(fresh_status, intent),
-            },
-        )
-        observation = self.backend.create(fresh)
+            return Result(requeue_after=min(wait, self.settings.create_grace_seconds / 3))
+        meta = obj["metadata"]
+        requested = format_timestamp(self.now())
+        intent: JsonObject = {
+            "resourceVersion": meta["resourceVersion"],
+            "annotations": {CREATE_INTENT_ANNOTATION: requested},
+        }
+        if not _has_finalizer(obj):
+            intent["finalizers"] = [*(meta.get("finalizers") or []), FINALIZER]
+        try:
+            # The precondition makes the write fail if anything changed since the object was observed.
+            written = self.api.merge_patch(self._object_path(obj), {"metadata": intent})
+        except ApiError as err:
+            if not err.conflict:
+                raise
+            log.info("the object changed since it was read; looking again before creating")
+            return Result(requeue_after=1.0)
+        observation = self.backend.create(written)
+        observation.status.setdefault(LEGACY_INTENT_FIELD, requested)
         self.events.normal(
             obj, "Created", f"created {self.backend.noun} {observation.status.get('name', '')}".strip()
         )
-        return observation
+        return observation, written
+
+    def _report_found(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
+        """An event when a remote object that status did not name yet was found instead of created."""
+        if status.get("name") or observation.found_by not in _FOUND_EVENTS:
+            return
+        reason, text = _FOUND_EVENTS[observation.found_by]
+        name = observation.status.get("name", "")
+        self.events.normal(obj, reason, text.format(noun=self.backend.noun, name=name))
+        for _type, value, why, message in observation.conditions:
+            if value == "False":
+                self.events.warning(obj, why, message)
 
     def _after_ready(self, obj: JsonObject, status: JsonObject, observation: Observation) -> JsonObject:
         """Once the model is usable: publish its names and run the test prompts (again when they change)."""
@@ -286,12 +326,13 @@ class Reconciler:
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             return Result()
         status: JsonObject = dict(obj.get("status") or {})
-        # No remote name and no recorded create intent: nothing can exist remotely, whatever the spec says.
-        never_created = not status.get("name") and not status.get("createRequestedTime")
+        # No remote name and no recorded create intent: nothing can exist remotely that this resource made.
+        # (An adopted or imported job is named in status once it has been followed.)
+        never_created = not status.get("name") and not intent_time(obj)
         if not never_created and not self.backend.orphan_on_delete(obj):
             try:
                 observation = self.backend.observe(obj)
-                wait = self._create_may_still_land(status) if not observation.exists else 0.0
+                wait = self._create_may_still_land(obj) if not observation.exists else 0.0
                 if wait > 0:
                     # A create sent before a crash may not have landed yet: deleting the finalizer now would
                     # leave that job running with no resource. Look again once it would have appeared.
@@ -326,10 +367,10 @@ class Reconciler:
         self.metrics.forget_resource(self.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
         return Result()
 
-    def _create_may_still_land(self, status: JsonObject) -> float:
+    def _create_may_still_land(self, obj: JsonObject) -> float:
         """Seconds until a recorded create intent without a remote name can be trusted to have failed."""
-        requested = status.get("createRequestedTime")
-        if status.get("name") or not requested:
+        requested = intent_time(obj)
+        if (obj.get("status") or {}).get("name") or not requested:
             return 0.0
         elapsed = (self.now() - _parse_time(requested)).total_seconds()
         return max(0.0, self.settings.create_grace_seconds - elapsed)
@@ -422,6 +463,7 @@ class Reconciler:
             reconciling=reconciling,
             stalled=stalled,
             synced=("True", Reason.RECONCILE_SUCCESS, ""),
+            others=observation.conditions,
         )
         return new_status
 
@@ -434,16 +476,19 @@ class Reconciler:
         reconciling: tuple[str, Reason, str] | None = None,
         stalled: tuple[str, Reason, str] | None = None,
         synced: tuple[str, Reason, str] | None = None,
+        others: list[tuple[ConditionType, str, Reason, str]] | None = None,
     ) -> list[dict[str, Any]]:
         conditions = [Condition.model_validate(c) for c in status.get("conditions") or []]
         generation = obj["metadata"].get("generation")
         now = self.now().replace(microsecond=0)
-        for type_, value in (
+        values: list[tuple[ConditionType, tuple[str, Reason, str] | None]] = [
             (ConditionType.READY, ready),
             (ConditionType.RECONCILING, reconciling),
             (ConditionType.STALLED, stalled),
             (ConditionType.SYNCED, synced),
-        ):
+        ]
+        values += [(type_, (value, reason, message)) for type_, value, reason, message in others or ()]
+        for type_, value in values:
             if value is not None:
                 condition_status, reason, message = value
                 conditions = set_condition(
@@ -457,7 +502,9 @@ class Reconciler:
                 )
         return [c.to_k8s() for c in conditions]
 
-    def _write_status(self, obj: JsonObject, old: JsonObject, new: JsonObject) -> None:
+    def _write_status(
+        self, obj: JsonObject, old: JsonObject, new: JsonObject, superseded: list[str] | None = None
+    ) -> None:
         patch = _diff(old, new)
         if not patch:
             return
@@ -468,7 +515,8 @@ class Reconciler:
                 return  # deleted meanwhile
             raise
         with self._written_lock:
-            self._written[_key(obj)] = (obj["metadata"]["resourceVersion"], written)
+            versions = frozenset([obj["metadata"]["resourceVersion"], *(superseded or ())])
+            self._written[_key(obj)] = (versions, written)
 
     def _latest(self, key: str) -> JsonObject | None:
         """The cached object, or what our last status write returned if the cache has not caught up yet.
@@ -482,7 +530,7 @@ class Reconciler:
             if obj is None or record is None:
                 return obj
             based_on, written = record
-            if obj["metadata"].get("resourceVersion") == based_on:
+            if obj["metadata"].get("resourceVersion") in based_on:
                 self._written[key] = record
                 return written
         return obj
@@ -513,8 +561,9 @@ class Reconciler:
     def _status_path(self, obj: JsonObject) -> str:
         return self._object_path(obj) + "/status"
 
-    def _get_fresh(self, obj: JsonObject) -> JsonObject:
-        return self.api.get(self._object_path(obj))
+
+def _has_finalizer(obj: JsonObject) -> bool:
+    return FINALIZER in (obj["metadata"].get("finalizers") or [])
 
 
 def _condition_reason(status: JsonObject, type_: str) -> str | None:

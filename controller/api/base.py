@@ -78,6 +78,7 @@ class OneOf:
 
 def _add_one_of_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
     rules = [group.cel_rule() for group in getattr(model, "one_of", ())]
+    rules += [dict(rule) for rule in getattr(model, "cel_rules", ())]
     if rules:
         schema.setdefault("x-kubernetes-validations", []).extend(rules)
 
@@ -98,6 +99,9 @@ class ApiModel(BaseModel):
     )
 
     one_of: ClassVar[tuple[OneOf, ...]] = ()
+    # Further CEL rules on the model as a whole (`rule`, `message`, optional `fieldPath`); a model that
+    # declares one also checks it in a validator of its own, so Python and the API server agree.
+    cel_rules: ClassVar[tuple[dict[str, str], ...]] = ()
 
     @model_validator(mode="after")
     def _check_one_of(self) -> Self:

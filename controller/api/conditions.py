@@ -19,12 +19,13 @@ from controller.api.base import StatusModel, Timestamp
 
 
 class ConditionType(StrEnum):
-    """The four condition types every vertexops resource carries."""
+    """The four condition types every vertexops resource carries, and SpecMatched on imported jobs."""
 
     READY = "Ready"  # the tuned model is usable: job succeeded, model and endpoint known
     RECONCILING = "Reconciling"  # work is under way (job pending or running, model being created)
     STALLED = "Stalled"  # no progress is possible without a change from the user
     SYNCED = "Synced"  # the last call to Google succeeded
+    SPEC_MATCHED = "SpecMatched"  # an imported job has the inputs its spec states (TuningJob spec.jobName)
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -53,6 +54,10 @@ class Reason(StrEnum):
     MODEL_FAILED = "ModelFailed"
     TEST_PROMPTS_FAILED = "TestPromptsFailed"
     PUBLISH_FAILED = "PublishFailed"
+    ADOPTED = "Adopted"
+    IMPORTED = "Imported"
+    SPEC_MATCHES = "SpecMatches"
+    SPEC_MISMATCH = "SpecMismatch"
     POLICY_DENIED = "PolicyDenied"
     NO_TENANT = "NoTenant"
     WAITING_FOR_TENANT_QUOTA = "WaitingForTenantQuota"
@@ -147,6 +152,24 @@ REASONS: dict[Reason, ReasonDoc] = {
     Reason.PUBLISH_FAILED: ReasonDoc(
         "The operator could not write the ConfigMap named in spec.publish.",
         "Make sure no other owner manages that ConfigMap and that the operator may write it.",
+    ),
+    Reason.ADOPTED: ReasonDoc(
+        "(Event) An existing tuning job with this resource's identity or UID was found and is followed "
+        "instead of creating a new one: a cluster rebuilt from Git, a resource re-created, or a restart.",
+        "Nothing; set spec.adoptionPolicy: Never on a new resource to always create a new job.",
+    ),
+    Reason.IMPORTED: ReasonDoc(
+        "(Event) The tuning job named by spec.jobName, created outside Kubernetes, is followed.",
+        "Nothing.",
+    ),
+    Reason.SPEC_MATCHES: ReasonDoc(
+        "(SpecMatched) The imported job has every input the spec states.",
+        "Nothing.",
+    ),
+    Reason.SPEC_MISMATCH: ReasonDoc(
+        "(SpecMatched) The imported job differs from the spec in the fields the message names; the job "
+        "is reported as it is, and nothing is changed remotely (a tuning job cannot be changed).",
+        "Correct the spec to describe the job, or remove those fields from it.",
     ),
     Reason.POLICY_DENIED: ReasonDoc(
         "The namespace's TuningTenant does not allow the field named in the message (project, location, "

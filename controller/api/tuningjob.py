@@ -9,9 +9,9 @@ and changing one is rejected by `kubectl apply`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from controller.api.base import IMMUTABLE, ApiModel, StatusModel, Timestamp
 from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
@@ -31,6 +31,14 @@ OPERATOR_LABEL_PREFIX = "vertexops"
 MAX_USER_LABELS = 60
 
 GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
+TUNING_JOB_NAME_PATTERN = (
+    r"^projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?"
+    r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/tuningJobs/[0-9]{1,20}$"
+)
+_INPUTS_OR_IMPORT_MESSAGE = (
+    "spec.baseModel and spec.supervisedTuningSpec are required, unless spec.jobName names an existing "
+    "Vertex AI tuning job to import"
+)
 
 LabelKey = Annotated[
     str,
@@ -169,15 +177,37 @@ class TuningJobSpec(ApiModel):
         json_schema_extra=IMMUTABLE,
         description="Vertex AI region of the job, such as us-central1; the operator's default when absent.",
     )
-    base_model: str = Field(
+    job_name: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=TUNING_JOB_NAME_PATTERN,
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Import an existing Vertex AI tuning job, projects/P/locations/L/tuningJobs/ID, created outside "
+            "Kubernetes: the operator follows and reports it, publishes its outputs and answers the test "
+            "prompts, and never creates a job. The other inputs are then optional; those given are compared "
+            "with the job and a difference is reported in the SpecMatched condition. Deleting an imported "
+            "job's resource leaves the job alone unless deletionPolicy says Cancel."
+        ),
+    )
+    base_model: str | None = Field(
+        default=None,
         min_length=1,
         max_length=256,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._@/-]*$",
         json_schema_extra=IMMUTABLE,
-        description="Gemini model to tune, as Vertex AI names it, such as gemini-2.5-flash.",
+        description=(
+            "Gemini model to tune, as Vertex AI names it, such as gemini-2.5-flash. Required unless "
+            "spec.jobName imports a job."
+        ),
     )
-    supervised_tuning_spec: SupervisedTuningSpec = Field(
-        json_schema_extra=IMMUTABLE, description="Training data and settings for supervised fine-tuning."
+    supervised_tuning_spec: SupervisedTuningSpec | None = Field(
+        default=None,
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Training data and settings for supervised fine-tuning. Required unless spec.jobName imports "
+            "a job."
+        ),
     )
     tuned_model_display_name: str | None = Field(
         default=None,
@@ -227,17 +257,50 @@ class TuningJobSpec(ApiModel):
             "The operator's identity needs iam.serviceAccounts.actAs on it."
         ),
     )
-    deletion_policy: Literal["Cancel", "Orphan"] = Field(
-        default="Cancel",
+    deletion_policy: Literal["Cancel", "Orphan"] | None = Field(
+        default=None,
         description=(
-            "What deleting this resource does to the remote job: Cancel (default) cancels a running job and "
-            "waits for it to stop; Orphan leaves the job and its outputs alone."
+            "What deleting this resource does to the remote job: Cancel cancels a running job and waits for "
+            "it to stop; Orphan leaves the job and its outputs alone. When absent: Cancel, except for a job "
+            "imported with spec.jobName, which is left alone (it was created outside Kubernetes)."
+        ),
+    )
+    adoption_policy: Literal["IfExists", "Never"] | None = Field(
+        default=None,
+        description=(
+            "Whether an existing job with this resource's identity (the same namespace, name and inputs, "
+            "created by an earlier cluster or before the resource was re-created) is adopted instead of "
+            "creating a new one: IfExists (default) adopts a pending, running, succeeded or failed job and "
+            "creates one only if none exists or the last was cancelled; Never always creates a new job."
         ),
     )
     test_prompts: list[TestPrompt] | None = test_prompts_field()
     publish: PublishSpec | None = Field(
         default=None, description="Publish the tuned model's names to a ConfigMap once the job succeeds."
     )
+
+    cel_rules = (
+        {
+            "rule": "has(self.jobName) || (has(self.baseModel) && has(self.supervisedTuningSpec))",
+            "message": _INPUTS_OR_IMPORT_MESSAGE,
+        },
+    )
+
+    @model_validator(mode="after")
+    def _inputs_or_import(self) -> Self:
+        if self.job_name is None and (self.base_model is None or self.supervised_tuning_spec is None):
+            raise ValueError(_INPUTS_OR_IMPORT_MESSAGE)
+        return self
+
+    @property
+    def imported(self) -> bool:
+        """Whether the resource follows a job created outside Kubernetes rather than declaring one."""
+        return self.job_name is not None
+
+    def effective_deletion_policy(self) -> Literal["Cancel", "Orphan"]:
+        if self.deletion_policy is not None:
+            return self.deletion_policy
+        return "Orphan" if self.imported else "Cancel"
 
     @field_validator("labels")
     @classmethod
@@ -335,8 +398,17 @@ class TuningJobStatus(StatusModel):
     create_requested_time: Timestamp | None = Field(
         default=None,
         description=(
-            "When the operator decided to create the job, recorded before the create call so that after a "
-            "restart it looks for an existing job instead of creating a second one."
+            "When the operator asked Vertex AI to create the job. The intent itself is recorded before the "
+            "create call, with the finalizer, in the annotation tuning.vertexops.dev/create-requested-at, so "
+            "that after a restart the operator looks for the job instead of creating a second one."
+        ),
+    )
+    identity: str | None = Field(
+        default=None,
+        description=(
+            "The job's identity, derived from the namespace, name and inputs (and the operator's fleet "
+            "name): the value of the vertexops-identity label on the Vertex job, which lets a cluster "
+            "rebuilt from the same manifests find and adopt it."
         ),
     )
     create_time: Timestamp | None = Field(default=None, description="When Vertex AI created the job.")

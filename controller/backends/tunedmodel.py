@@ -111,9 +111,13 @@ class TunedModelBackend:
             # a missing ConfigMap or a bad line stalls the resource without a pending create.
             training_examples(resource.spec.tuning_task.training_data, _namespace(obj), self._read)
             return Observation(exists=False)
+        observation = self._observe_model(obj, resource, client, remote, None)
         if not status.get("name"):
+            # The model's ID (spec.tunedModelId, else metadata.name) is its identity: the same manifest
+            # finds the same model after a restart, in a rebuilt cluster, or after being re-created.
             log.info("found tuned model %s (created before a restart, or adopted)", remote.name)
-        return self._observe_model(obj, resource, client, remote, None)
+            observation.found_by = "identity"
+        return observation
 
     def create(self, obj: JsonObject) -> Observation:
         resource = _resource(obj)

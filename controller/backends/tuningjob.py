@@ -1,8 +1,10 @@
 """The Vertex AI supervised tuning job behind a `TuningJob` resource.
 
-Finding the job: by `status.name` once known; before that, only if the reconciler recorded a create
-intent, by the `vertexops-uid` label every job we create carries. Following it: through the per-location
-poller, polling often while the job is young or has just changed and less often as it runs, never once it is
+Finding the job: by `status.name` once known, or the name spec.jobName imports; before that, in the
+per-location listing the poller makes anyway, by the `vertexops-uid` label (a job this resource created before
+a restart), then by the `vertexops-identity` label (the job of the same manifest, made by a cluster since
+rebuilt or before the resource was re-created: see `remote_identity`). Following it: through the poller,
+polling often while the job is young or has just changed and less often as it runs, never once it is
 terminal. Metrics come from the job's experiment on their own, slower cadence, plus one final read.
 """
 
@@ -19,13 +21,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from controller.api.base import format_timestamp
-from controller.api.conditions import Reason
+from controller.api.conditions import ConditionType, Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.remote_identity import (
+    IDENTITY_LABEL,
+    choose_by_identity,
+    choose_by_uid,
+    identity_of,
+    import_differences,
+)
 from controller.backends.test_prompts import answer_prompts
 from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
-from controller.external import JsonObject, Observation, Phase, SpecError
-from controller.google.errors import FailedPreconditionError, GoogleAPIError
+from controller.external import JsonObject, Observation, Phase, SpecError, intent_time
+from controller.google.errors import FailedPreconditionError, GoogleAPIError, NotFoundError
 from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
 from controller.tenancy import Tenancy
@@ -47,6 +56,11 @@ _PHASES: dict[str, tuple[Phase, Reason]] = {
 }
 TERMINAL_STATES = frozenset(s for s, (phase, _) in _PHASES.items() if phase.terminal)
 
+# How old the listing may be when looking for a job a create intent says may exist: well under the margin
+# between the create grace (90 s) and the Google timeout (60 s), so a create sent before a crash that has
+# not shown up in a listing this fresh, once the grace has passed, really did not land.
+INTENT_LOOKUP_MAX_AGE_SECONDS = 5.0
+
 CONSOLE = "https://console.cloud.google.com/vertex-ai/generative/language/locations/{location}/tuning/tuningJob/{id}?project={project}"
 
 
@@ -58,6 +72,8 @@ class VertexSettings:
     poll_max_seconds: float = 300.0
     # A job this old polls at poll_max; younger ones in proportion (a tenth of their age, at least poll_min).
     metrics_interval_seconds: float = 120.0
+    # Part of every job's identity: operators with different fleet names never adopt each other's jobs.
+    fleet_name: str = ""
 
 
 class TuningJobBackend:
@@ -93,38 +109,47 @@ class TuningJobBackend:
         project, location = self._where(spec, obj)
         status = obj.get("status") or {}
         uid = obj["metadata"]["uid"]
-        name = status.get("name") or self._name_of(uid)
-        if name and status.get("state") in TERMINAL_STATES and _final_metrics_read(status):
+        known = status.get("name") or self._name_of(uid)
+        if known and status.get("state") in TERMINAL_STATES and _final_metrics_read(status):
             return self._from_status(status)
-        if name:
+        found_by: str | None = None
+        if spec.job_name:
+            job = self._get_imported(spec.job_name)
+            found_by = None if known else "import"
+        elif known:
             deleting = bool(obj["metadata"].get("deletionTimestamp"))
             max_age = self.settings.poll_min_seconds if deleting else self._interval(status)
-            job = self.poller.get(project, location, name, max_age) or self.client.get_tuning_job(name)
-        elif status.get("createRequestedTime"):
-            found = self.client.find_tuning_jobs_by_labels(project, location, {UID_LABEL: uid})
-            if not found:
-                return Observation(exists=False)
-            found.sort(key=lambda j: (j.create_time or datetime.max.replace(tzinfo=UTC), j.name))
-            if len(found) > 1:
-                log.error(
-                    "more than one tuning job carries this resource's uid label; following the oldest",
-                    extra={"jobs": [j.name for j in found]},
-                )
-            job = found[0]
-            log.info("adopted tuning job %s created before a restart", job.name)
+            job = self.poller.get(project, location, known, max_age) or self.client.get_tuning_job(known)
         else:
-            return Observation(exists=False)
+            adoptable, found_by = self._find(obj, spec, project, location)
+            if adoptable is None:
+                return Observation(exists=False)
+            job = adoptable
+            log.info("found tuning job %s by its %s label: adopting it", job.name, found_by)
         self._remember_name(uid, job.name)
-        return self._observe_job(obj, project, location, job)
+        observation = self._observe_job(obj, project, location, job)
+        observation.found_by = found_by
+        if spec.job_name:
+            observation.conditions.append(_spec_matched(spec, job))
+        else:
+            observation.status["identity"] = self._identity(obj, spec, project, location)
+        return observation
 
     def create(self, obj: JsonObject) -> Observation:
         spec = _spec(obj)
+        if spec.job_name:  # observe raises NotFound for a missing import; never create one
+            raise SpecError(
+                Reason.NOT_FOUND, f"spec.jobName: {spec.job_name} was not found; nothing is created"
+            )
         project, location = self._where(spec, obj)
-        body = _create_body(obj)
+        identity = self._identity(obj, spec, project, location)
+        body = _create_body(obj, identity)
         job = self.client.create_tuning_job(project, location, body)
         self._remember_name(obj["metadata"]["uid"], job.name)
         self.poller.remember(project, location, job)
-        return self._observe_job(obj, project, location, job)
+        observation = self._observe_job(obj, project, location, job)
+        observation.status["identity"] = identity
+        return observation
 
     def update(self, obj: JsonObject, observation: Observation) -> Observation:
         return observation  # every input of a tuning job is immutable (enforced by the CRD's CEL rules)
@@ -142,7 +167,7 @@ class TuningJobBackend:
         return False
 
     def orphan_on_delete(self, obj: JsonObject) -> bool:
-        return bool(obj["spec"].get("deletionPolicy") == "Orphan")
+        return _spec(obj).effective_deletion_policy() == "Orphan"
 
     def run_test_prompts(self, obj: JsonObject, observation: Observation) -> list[JsonObject]:
         endpoint = observation.outputs.get("endpoint", "")
@@ -164,6 +189,9 @@ class TuningJobBackend:
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _where(self, spec: TuningJobSpec, obj: JsonObject) -> tuple[str, str]:
+        if spec.job_name:  # projects/P/locations/L/tuningJobs/ID
+            parts = spec.job_name.split("/")
+            return parts[1], parts[3]
         if self.tenancy is not None:
             tenant = self.tenancy.tenant_of(obj["metadata"]["namespace"])
             if tenant is not None:  # the tenant's defaults; admit() has checked the result against it
@@ -176,6 +204,51 @@ class TuningJobBackend:
                 "spec.projectID: not set, and the operator has no default project (--project); set one",
             )
         return project, spec.location or self.settings.default_location
+
+    def _find(
+        self, obj: JsonObject, spec: TuningJobSpec, project: str, location: str
+    ) -> tuple[TuningJob | None, str | None]:
+        """A job to adopt, from the location's listing: this resource's own (UID), else its identity's."""
+        # A recorded intent means a create may have been sent: look in a listing fresh enough to show it.
+        max_age = INTENT_LOOKUP_MAX_AGE_SECONDS if intent_time(obj) else self.settings.poll_min_seconds
+        uid = obj["metadata"]["uid"]
+        own = self.poller.find(project, location, UID_LABEL, uid, max_age)
+        if len(own) > 1:
+            log.error(
+                "more than one tuning job carries this resource's uid label; following the oldest",
+                extra={"jobs": [j.name for j in own]},
+            )
+        job = choose_by_uid(own)
+        if job is not None:
+            return job, "uid"
+        if spec.adoption_policy == "Never":
+            return None, None
+        identity = self._identity(obj, spec, project, location)
+        job = choose_by_identity(self.poller.find(project, location, IDENTITY_LABEL, identity, max_age))
+        return (job, "identity") if job is not None else (None, None)
+
+    def _identity(self, obj: JsonObject, spec: TuningJobSpec, project: str, location: str) -> str:
+        meta = obj["metadata"]
+        return identity_of(
+            meta["namespace"],
+            meta["name"],
+            spec,
+            project=project,
+            location=location,
+            fleet=self.settings.fleet_name,
+        )
+
+    def _get_imported(self, name: str) -> TuningJob:
+        """An imported job is not in the operator's listings (it has none of its labels): read it."""
+        try:
+            return self.client.get_tuning_job(name)
+        except NotFoundError as err:
+            raise SpecError(
+                Reason.NOT_FOUND,
+                f"spec.jobName: tuning job {name} does not exist, or the operator's Google identity may not "
+                f"read it ({err.message}); nothing is created for an imported job",
+                retry_after=300.0,
+            ) from err
 
     def _name_of(self, uid: str) -> str | None:
         with self._lock:
@@ -291,7 +364,19 @@ def _spec(obj: JsonObject) -> TuningJobSpec:
         raise SpecError(Reason.INVALID_SPEC, f"{where}: {first['msg']}") from err
 
 
-def _create_body(obj: JsonObject) -> dict[str, Any]:
+def _spec_matched(spec: TuningJobSpec, job: TuningJob) -> tuple[ConditionType, str, Reason, str]:
+    differences = import_differences(spec, job)
+    if not differences:
+        return (ConditionType.SPEC_MATCHED, "True", Reason.SPEC_MATCHES, "")
+    return (
+        ConditionType.SPEC_MATCHED,
+        "False",
+        Reason.SPEC_MISMATCH,
+        f"the imported job {job.name} differs from the spec: " + "; ".join(differences),
+    )
+
+
+def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
     spec = obj["spec"]
     body: dict[str, Any] = {
         key: spec[key]
@@ -315,6 +400,7 @@ def _create_body(obj: JsonObject) -> dict[str, Any]:
         **(spec.get("labels") or {}),
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
         UID_LABEL: obj["metadata"]["uid"],
+        IDENTITY_LABEL: identity,
     }
     return body
 

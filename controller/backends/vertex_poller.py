@@ -7,6 +7,10 @@ for that one call. So the number of Google calls grows with the number of locati
 
 Only jobs carrying the operator's `managed-by` label are listed, which keeps the pages small in a project
 that also runs other tuning jobs (the client filters again if the server ignores the filter).
+
+The same listing answers "is there already a job for this resource?" (`find`, by the UID or identity label)
+before a create, so looking for a job to adopt costs no Google call of its own: a burst of new resources in
+one location shares one list per interval.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from controller.backends.remote_identity import IDENTITY_LABEL
 from controller.google.models_vertex import TuningJob
 from controller.google.vertex import VertexClient
 
@@ -27,8 +32,26 @@ UID_LABEL = "vertexops-uid"
 @dataclass
 class _LocationSnapshot:
     jobs: dict[str, TuningJob] = field(default_factory=dict)
+    by_label: dict[tuple[str, str], list[TuningJob]] = field(default_factory=dict)
     fetched_at: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _index(jobs: dict[str, TuningJob]) -> dict[tuple[str, str], list[TuningJob]]:
+    by_label: dict[tuple[str, str], list[TuningJob]] = {}
+    for job in jobs.values():
+        _add_to_index(by_label, job)
+    return by_label
+
+
+def _add_to_index(by_label: dict[tuple[str, str], list[TuningJob]], job: TuningJob) -> None:
+    """Index (or re-index) one job by its UID and identity labels; a job's labels never change."""
+    for label in (UID_LABEL, IDENTITY_LABEL):
+        value = job.labels.get(label)
+        if value:
+            entries = by_label.setdefault((label, value), [])
+            entries[:] = [j for j in entries if j.name != job.name]
+            entries.append(job)
 
 
 class LocationPoller:
@@ -44,6 +67,17 @@ class LocationPoller:
 
     def get(self, project: str, location: str, name: str, max_age: float) -> TuningJob | None:
         """The job as of a list no older than `max_age` seconds; None when that list did not contain it."""
+        snapshot = self._fresh(project, location, max_age)
+        with snapshot.lock:
+            return snapshot.jobs.get(name)
+
+    def find(self, project: str, location: str, label: str, value: str, max_age: float) -> list[TuningJob]:
+        """The listed jobs carrying `label=value`, as of a list no older than `max_age` seconds."""
+        snapshot = self._fresh(project, location, max_age)
+        with snapshot.lock:
+            return list(snapshot.by_label.get((label, value), ()))
+
+    def _fresh(self, project: str, location: str, max_age: float) -> _LocationSnapshot:
         snapshot = self._snapshot(project, location)
         with snapshot.lock:
             if self._clock() - snapshot.fetched_at > max_age:
@@ -52,8 +86,9 @@ class LocationPoller:
                     project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
                 )
                 snapshot.jobs = {job.name: job for job in jobs}
+                snapshot.by_label = _index(snapshot.jobs)
                 snapshot.fetched_at = started
-            return snapshot.jobs.get(name)
+        return snapshot
 
     def remember(self, project: str, location: str, job: TuningJob) -> None:
         """Put a job read by other means (create, get) into its location's snapshot.
@@ -63,3 +98,4 @@ class LocationPoller:
         snapshot = self._snapshot(project, location)
         with snapshot.lock:
             snapshot.jobs[job.name] = job
+            _add_to_index(snapshot.by_label, job)

@@ -55,12 +55,14 @@ VARIABLES: tuple[dict[str, str], ...] = (
     {"name": "covered", "expression": "variables.byName || variables.bySelector"},
     {
         "name": "project",
-        "expression": "has(object.spec.projectID) ? object.spec.projectID : "
+        "expression": "has(object.spec.jobName) ? object.spec.jobName.split('/')[1] : "
+        "has(object.spec.projectID) ? object.spec.projectID : "
         "(has(params.spec.defaultProject) ? params.spec.defaultProject : params.spec.projects[0])",
     },
     {
         "name": "location",
-        "expression": "has(object.spec.location) ? object.spec.location : "
+        "expression": "has(object.spec.jobName) ? object.spec.jobName.split('/')[3] : "
+        "has(object.spec.location) ? object.spec.location : "
         "(has(params.spec.defaultLocation) ? params.spec.defaultLocation : '')",
     },
 )

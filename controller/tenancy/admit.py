@@ -136,6 +136,9 @@ class Tenancy:
     def where(self, obj: JsonObject, tenant: JsonObject | None) -> Where:
         """The job's project and location: its own, else the tenant's defaults, else the operator's."""
         spec = obj.get("spec") or {}
+        if spec.get("jobName"):  # an imported job: projects/P/locations/L/tuningJobs/ID
+            parts = str(spec["jobName"]).split("/")
+            return Where(project=parts[1], location=parts[3])
         tenant_spec = (tenant or {}).get("spec") or {}
         projects = tenant_spec.get("projects") or [None]
         project = spec.get("projectID") or tenant_spec.get("defaultProject") or projects[0]

@@ -2,10 +2,10 @@
 
 Nothing here is kept across restarts: which jobs are active and which wait is read from the TuningJobs
 themselves, so an operator killed at any moment finds the same line when it starts again. A job is active
-from the moment the operator records its create intent (`status.createRequestedTime`, written before the
-create call) until status shows a final state, and it counts while a Cancel deletion waits for the remote
-job to stop. A job waits while it has no intent yet; the line is in creation order (creationTimestamp, then
-namespace and name, since timestamps have one-second resolution).
+from the moment the operator records its create intent (written before the create call) until status
+shows a final state, and it counts while a Cancel deletion waits for the remote job to stop. A job waits
+while it has no intent yet; the line is in creation order (creationTimestamp, then namespace and name,
+since timestamps have one-second resolution).
 
 The one thing the cluster cannot show is a start this process granted a moment ago whose intent the
 informer cache has not delivered yet; `Reservations` counts those for a short while, so two workers can
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.tuningjob import TERMINAL_JOB_STATES
+from controller.external import intent_time
 
 JsonObject = dict[str, Any]
 
@@ -29,8 +30,8 @@ RESERVATION_SECONDS = 60.0
 
 
 def is_created(job: JsonObject) -> bool:
-    status = job.get("status") or {}
-    return bool(status.get("name") or status.get("createRequestedTime"))
+    """Created on Google, or on its way: a remote name, or a recorded create intent."""
+    return bool((job.get("status") or {}).get("name") or intent_time(job))
 
 
 def is_active(job: JsonObject) -> bool:

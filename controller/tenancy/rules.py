@@ -6,7 +6,9 @@ refuses the job). The message names the field, the value, the tenant and what is
 fix the manifest without reading the tenant.
 
 In CEL, `object` is the TuningJob, `params` the TuningTenant, and `variables.project` / `variables.location`
-the project and location the job will use (its own, else the tenant's default).
+the project and location the job will use (its own, else the tenant's default; an imported job's, from
+spec.jobName). A field an imported job does not state is not checked: the job exists already, and the
+tenant's identity can only see jobs in the tenant's projects.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def _dataset_check(key: str) -> Callable[[JsonObject, JsonObject, Where], str | 
 def _check_base_model(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
     allowed = tenant["spec"].get("baseModels")
     model = spec.get("baseModel")
-    if allowed is None or model in allowed:
+    if allowed is None or model is None or model in allowed:  # None: an imported job states none
         return None
     return (
         f"spec.baseModel: base model '{model}' is not allowed by TuningTenant '{_tenant(tenant)}' "
@@ -102,7 +104,7 @@ def _check_base_model(spec: JsonObject, tenant: JsonObject, where: Where) -> str
 
 def _check_epochs(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
     limit = (tenant["spec"].get("limits") or {}).get("maxEpochs")
-    if limit is None:
+    if limit is None or "supervisedTuningSpec" not in spec:  # an imported job may state no settings
         return None
     hyper = (spec.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
     epochs = hyper.get("epochCount")
@@ -149,7 +151,7 @@ RULES: tuple[Rule, ...] = (
         "datasetURIPrefixes",
         "spec.supervisedTuningSpec.trainingDatasetUri",
         _dataset_check("trainingDatasetUri"),
-        "params.spec.datasetURIPrefixes.exists(p, "
+        "!has(object.spec.supervisedTuningSpec) || params.spec.datasetURIPrefixes.exists(p, "
         "object.spec.supervisedTuningSpec.trainingDatasetUri.startsWith(p))",
         "'spec.supervisedTuningSpec.trainingDatasetUri: \\'' + "
         "object.spec.supervisedTuningSpec.trainingDatasetUri + '\\' is not under a prefix allowed by "
@@ -160,6 +162,7 @@ RULES: tuple[Rule, ...] = (
         "datasetURIPrefixes",
         "spec.supervisedTuningSpec.validationDatasetUri",
         _dataset_check("validationDatasetUri"),
+        "!has(object.spec.supervisedTuningSpec) || "
         "!has(object.spec.supervisedTuningSpec.validationDatasetUri) || "
         "params.spec.datasetURIPrefixes.exists(p, "
         "object.spec.supervisedTuningSpec.validationDatasetUri.startsWith(p))",
@@ -172,7 +175,8 @@ RULES: tuple[Rule, ...] = (
         "baseModels",
         "spec.baseModel",
         _check_base_model,
-        "!has(params.spec.baseModels) || object.spec.baseModel in params.spec.baseModels",
+        "!has(params.spec.baseModels) || !has(object.spec.baseModel) || "
+        "object.spec.baseModel in params.spec.baseModels",
         "'spec.baseModel: base model \\'' + object.spec.baseModel + '\\' is not allowed by TuningTenant "
         "\\'' + params.metadata.name + '\\' (baseModels: ' + params.spec.baseModels.join(', ') + ')'",
     ),
@@ -181,6 +185,7 @@ RULES: tuple[Rule, ...] = (
         "spec.supervisedTuningSpec.hyperParameters.epochCount",
         _check_epochs,
         "!has(params.spec.limits) || !has(params.spec.limits.maxEpochs) || "
+        "!has(object.spec.supervisedTuningSpec) || "
         f"(has({_HYPER}) && has({_HYPER}.epochCount) && "
         f"{_HYPER}.epochCount <= params.spec.limits.maxEpochs)",
         "'spec.supervisedTuningSpec.hyperParameters.epochCount: ' + "

@@ -213,7 +213,25 @@ INVALID: tuple[Invalid, ...] = (
     Invalid(
         "tj-training-uri-missing", TJ, without(f"{STS}.trainingDatasetUri"), (f"{STS}.trainingDatasetUri",)
     ),
-    Invalid("tj-base-model-missing", TJ, without(f"{SPEC}.baseModel"), ("spec.baseModel",)),
+    Invalid("tj-base-model-missing", TJ, without(f"{SPEC}.baseModel"), ("spec.baseModel", "spec.jobName")),
+    Invalid(
+        "tj-tuning-spec-missing",
+        TJ,
+        without(f"{SPEC}.supervisedTuningSpec"),
+        ("spec.supervisedTuningSpec", "unless spec.jobName"),
+    ),
+    Invalid(
+        "tj-job-name-not-a-job",
+        TJ,
+        with_value(f"{SPEC}.jobName", "projects/acme-ml-prod/locations/us-central1/models/1"),
+        ("spec.jobName",),
+    ),
+    Invalid(
+        "tj-adoption-policy-unknown",
+        TJ,
+        with_value(f"{SPEC}.adoptionPolicy", "Always"),
+        ("spec.adoptionPolicy",),
+    ),
     Invalid("tj-base-model-space", TJ, with_value(f"{SPEC}.baseModel", "gemini 2.5"), ("spec.baseModel",)),
     Invalid(
         "tj-export-not-bool",
@@ -434,6 +452,12 @@ def _add_label(manifest: Manifest) -> None:
 IMMUTABLE: tuple[Immutable, ...] = (
     Immutable(
         "imm-tj-base-model", TJ, with_value(f"{SPEC}.baseModel", "gemini-2.5-pro"), ("spec.baseModel",)
+    ),
+    Immutable(
+        "imm-tj-job-name-added",
+        TJ,
+        with_value(f"{SPEC}.jobName", "projects/acme-ml-prod/locations/us-central1/tuningJobs/12"),
+        ("spec.jobName", "cannot be added or removed"),
     ),
     Immutable(
         "imm-tj-epochs",

@@ -20,7 +20,13 @@ from controller.api import (
     TuningJobStatus,
 )
 from controller.api.tunedmodel import TuningSnapshot
-from controller.api.tuningjob import Checkpoint, TrainingMetrics, TuningDataStats, TuningOutput
+from controller.api.tuningjob import (
+    Checkpoint,
+    TrainingMetrics,
+    TuningDataStats,
+    TuningJobSpec,
+    TuningOutput,
+)
 from controller.crdgen import install_crds
 from controller.testenv.controlplane import ControlPlane
 
@@ -65,6 +71,7 @@ def full_tuning_job_status() -> TuningJobStatus:
         console_url="https://console.cloud.google.com/vertex-ai/generative/language/locations/us-central1/"
         "tuning/tuningJob/4982013113894174720?project=123",
         create_requested_time=T0,
+        identity="0f3c9a1e2b4d5c6e7f8091a2b3c4d5e6",
         create_time=T0,
         start_time=T1,
         end_time=T1,
@@ -156,7 +163,11 @@ def _round_trip(
 
 
 def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:
-    job = TuningJob.model_validate(tuning_job("rt-job"))
+    manifest = tuning_job("rt-job")
+    # Every field set: an import that also states every input (which the operator then compares).
+    manifest["spec"]["jobName"] = "projects/acme-ml-prod/locations/us-central1/tuningJobs/7"
+    manifest["spec"]["adoptionPolicy"] = "Never"
+    job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
     _assert_every_field_set([status], "status")
     _assert_every_field_set([job.spec], "spec")
@@ -196,7 +207,15 @@ def test_spec_defaults_come_from_the_crd(
     del manifest["spec"]["deletionPolicy"]
     custom = k8s.CustomObjectsApi(api_client)
     created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", manifest)
-    assert created["spec"]["deletionPolicy"] == "Cancel"
+    # No schema default: an absent deletionPolicy means Cancel, or Orphan for an imported job, so the
+    # operator (not the API server) resolves it and the object keeps saying what the user wrote.
+    assert "deletionPolicy" not in created["spec"]
+    assert TuningJobSpec.model_validate(created["spec"]).effective_deletion_policy() == "Cancel"
+    manifest = tuning_job("defaults-import")
+    del manifest["spec"]["deletionPolicy"]
+    manifest["spec"]["jobName"] = "projects/acme-ml-prod/locations/us-central1/tuningJobs/42"
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "tuningjobs", manifest)
+    assert TuningJobSpec.model_validate(created["spec"]).effective_deletion_policy() == "Orphan"
 
 
 def test_status_is_a_subresource(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:

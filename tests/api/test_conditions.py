@@ -12,8 +12,8 @@ T1 = T0 + timedelta(minutes=5)
 T2 = T0 + timedelta(minutes=10)
 
 
-def test_condition_types_are_the_four_documented_ones() -> None:
-    assert [t.value for t in ConditionType] == ["Ready", "Reconciling", "Stalled", "Synced"]
+def test_condition_types_are_the_four_documented_ones_and_spec_matched() -> None:
+    assert [t.value for t in ConditionType] == ["Ready", "Reconciling", "Stalled", "Synced", "SpecMatched"]
 
 
 def test_every_reason_is_camel_case_and_documented() -> None:

@@ -78,9 +78,11 @@ def test_immutable_fields_are_the_ones_the_models_mark(info: Any, spec_model: ty
 def test_tuning_job_fields_carry_type_default_and_constraints() -> None:
     fields = _fields("TuningJob", "spec")
     policy = fields["spec.deletionPolicy"]
-    assert (policy.type, policy.default, policy.immutable) == ("string", "`Cancel`", False)
+    assert (policy.type, policy.default, policy.immutable) == ("string", None, False)
     assert "one of `Cancel`, `Orphan`" in policy.constraints
-    assert fields["spec.baseModel"].required
+    assert "When absent: Cancel, except for a job imported" in policy.description
+    assert not fields["spec.baseModel"].required  # required unless spec.jobName imports a job
+    assert "Required unless spec.jobName imports a job" in fields["spec.baseModel"].description
     assert not fields["spec.projectID"].required
     assert "at least 1" in fields["spec.supervisedTuningSpec.hyperParameters.epochCount"].constraints
     assert (

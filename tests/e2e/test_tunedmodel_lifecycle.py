@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from controller.api.tunedmodel import TunedModel
+from controller.external import intent_time
 from controller.google.errors import NotFoundError
 from controller.google.gemini import GeminiClient
 from controller.google.models_gemini import GeminiTunedModel
@@ -212,9 +213,9 @@ def test_operator_killed_between_create_and_status_write_adopts_the_model(
     resources.create(tuned_model("crash-once"), PLURAL)
     resources.wait_for(
         "crash-once",
-        lambda o: bool((o.get("status") or {}).get("createRequestedTime")),
+        lambda o: bool(intent_time(o)),
         plural=PLURAL,
-        what="createRequestedTime",
+        what="create intent recorded",
     )
     first.kill()
     deadline = time.monotonic() + 15

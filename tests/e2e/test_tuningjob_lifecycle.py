@@ -9,6 +9,7 @@ import re
 import time
 
 from controller.api.tuningjob import TuningJob
+from controller.external import intent_time
 from controller.google.vertex import VertexClient
 from controller.testenv.controlplane import ControlPlane
 from e2e.conftest import OperatorFactory
@@ -154,7 +155,7 @@ def test_operator_killed_after_the_create_call_creates_no_second_job(
     created = resources.create(tuning_job("crash-once"))
     uid = created["metadata"]["uid"]
 
-    resources.wait_for("crash-once", lambda o: bool((o.get("status") or {}).get("createRequestedTime")))
+    resources.wait_for("crash-once", lambda o: bool(intent_time(o)), what="create intent recorded")
     first.kill()
     deadline = time.monotonic() + 15
     while not _jobs_for(emulator, uid):  # the held-back create completes on the Vertex side

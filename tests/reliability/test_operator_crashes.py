@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 from e2e.support import Resources, tuning_job
 
+from controller.external import intent_time
 from emulator.server import Emulator
 from reliability.scale import SCALE
 from reliability.support import (
@@ -46,7 +47,7 @@ def slow_emulator(emulator: Emulator) -> Emulator:
 def _wait_intent(resources: Resources, name: str) -> None:
     resources.wait_for(
         name,
-        lambda o: bool((o.get("status") or {}).get("createRequestedTime")),
+        lambda o: bool(intent_time(o)),
         timeout=60,
         what="create intent recorded",
     )
