@@ -50,8 +50,9 @@ def _check_project(spec: JsonObject, tenant: JsonObject, where: Where) -> str | 
     allowed = tenant["spec"]["projects"]
     if where.project in allowed:
         return None
+    field = "spec.jobName" if spec.get("jobName") else "spec.projectID"
     return (
-        f"spec.projectID: project '{where.project}' is not allowed by TuningTenant '{_tenant(tenant)}' "
+        f"{field}: project '{where.project}' is not allowed by TuningTenant '{_tenant(tenant)}' "
         f"(projects: {_allowed(allowed)})"
     )
 
@@ -60,8 +61,9 @@ def _check_location(spec: JsonObject, tenant: JsonObject, where: Where) -> str |
     allowed = tenant["spec"].get("locations")
     if allowed is None or where.location is None or where.location in allowed:
         return None
+    field = "spec.jobName" if spec.get("jobName") else "spec.location"
     return (
-        f"spec.location: location '{where.location}' is not allowed by TuningTenant '{_tenant(tenant)}' "
+        f"{field}: location '{where.location}' is not allowed by TuningTenant '{_tenant(tenant)}' "
         f"(locations: {_allowed(allowed)})"
     )
 
@@ -125,7 +127,8 @@ RULES: tuple[Rule, ...] = (
         "spec.projectID",
         _check_project,
         "variables.project in params.spec.projects",
-        "'spec.projectID: project \\'' + variables.project + '\\' is not allowed by TuningTenant \\'' "
+        "(has(object.spec.jobName) ? 'spec.jobName' : 'spec.projectID') + "
+        "': project \\'' + variables.project + '\\' is not allowed by TuningTenant \\'' "
         "+ params.metadata.name + '\\' (projects: ' + params.spec.projects.join(', ') + ')'",
     ),
     Rule(
@@ -134,7 +137,8 @@ RULES: tuple[Rule, ...] = (
         _check_location,
         "!has(params.spec.locations) || variables.location == '' || "
         "variables.location in params.spec.locations",
-        "'spec.location: location \\'' + variables.location + '\\' is not allowed by TuningTenant \\'' "
+        "(has(object.spec.jobName) ? 'spec.jobName' : 'spec.location') + "
+        "': location \\'' + variables.location + '\\' is not allowed by TuningTenant \\'' "
         "+ params.metadata.name + '\\' (locations: ' + params.spec.locations.join(', ') + ')'",
     ),
     Rule(

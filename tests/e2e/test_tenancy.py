@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_B_SA, job, tenant_a, tenant_b
+from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_B_SA, job, tenant_a, tenant_b, where
 
 from controller.api.resource import GROUP, VERSION
 from controller.google.vertex import EMULATOR_TOKEN
-from controller.tenancy.rules import Where, violations
+from controller.tenancy.rules import violations
 from controller.testenv.operator import OperatorProcess
 from e2e.conftest import FAST_OPERATOR_ARGS, OperatorFactory
 from e2e.support import Resources, condition, is_true
@@ -107,7 +107,7 @@ def test_escapes_never_reach_google_and_a_tenant_change_applies_without_restart(
     for escape in ESCAPES:
         obj = resources.wait_for(escape.id, _stalled_with("PolicyDenied"), what="PolicyDenied")
         spec = obj["spec"]
-        expected = violations(spec, tenant, Where(spec["projectID"], spec.get("location")))
+        expected = violations(spec, tenant, where(spec, tenant))
         assert condition(obj, "Stalled")["message"] == expected[0]  # type: ignore[index]
         assert condition(obj, "Synced")["status"] == "True"  # type: ignore[index]
         assert any(e["reason"] == "PolicyDenied" for e in resources.events(escape.id))

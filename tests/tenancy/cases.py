@@ -10,6 +10,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from controller.tenancy.rules import Where
+
 JsonObject = dict[str, Any]
 
 TEAM_A_SA = "team-a@proj-team-a.iam.gserviceaccount.com"
@@ -85,10 +87,10 @@ class Escape:
         result = copy.deepcopy(obj)
         spec = result["spec"]
         for key, value in self.changes.items():
-            if key == "supervisedTuningSpec":
-                spec[key] = {**spec[key], **value}
-            elif value is None:
+            if value is None:
                 spec.pop(key, None)
+            elif key == "supervisedTuningSpec":
+                spec[key] = {**spec[key], **value}
             else:
                 spec[key] = value
         return result
@@ -97,6 +99,18 @@ class Escape:
 ESCAPES: tuple[Escape, ...] = (
     Escape("other-tenants-project", "projects", "spec.projectID", {"projectID": "proj-team-b"}),
     Escape("location-not-allowed", "locations", "spec.location", {"location": "asia-east1"}),
+    Escape(
+        "import-from-another-project",
+        "projects",
+        "spec.jobName",
+        {
+            "jobName": "projects/proj-team-b/locations/us-central1/tuningJobs/4982013113894174720",
+            "projectID": None,
+            "location": None,
+            "baseModel": None,
+            "supervisedTuningSpec": None,
+        },
+    ),
     Escape(
         "foreign-bucket",
         "datasetURIPrefixes",
@@ -135,3 +149,11 @@ ESCAPES: tuple[Escape, ...] = (
         {"supervisedTuningSpec": {"hyperParameters": {}}},
     ),
 )
+
+
+def where(spec: JsonObject, tenant: JsonObject) -> Where:
+    """The project and location a job spec will use under `tenant` (as the operator decides it)."""
+    if spec.get("jobName"):
+        parts = spec["jobName"].split("/")
+        return Where(parts[1], parts[3])
+    return Where(spec.get("projectID") or tenant["spec"]["projects"][0], spec.get("location"))

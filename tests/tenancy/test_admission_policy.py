@@ -19,9 +19,9 @@ from kubernetes import client as k8s
 
 from controller.api.resource import GROUP, VERSION
 from controller.tenancy.admission import POLICY_NAME, admission_policy, admission_policy_binding
-from controller.tenancy.rules import Where, violations
+from controller.tenancy.rules import violations
 from controller.testenv.controlplane import ControlPlane
-from tenancy.cases import ESCAPES, Escape, job, tenant_a, tenant_b
+from tenancy.cases import ESCAPES, Escape, job, tenant_a, tenant_b, where
 
 TEAM_LABEL = "tenancy.example.com/team"
 
@@ -82,9 +82,7 @@ def _apply_eventually_refused(cp: ControlPlane, obj: dict[str, Any], timeout: fl
 
 def _expected(obj: dict[str, Any], tenant: dict[str, Any]) -> str:
     spec = obj["spec"]
-    return violations(
-        spec, tenant, Where(spec.get("projectID") or tenant["spec"]["projects"][0], spec.get("location"))
-    )[0]
+    return violations(spec, tenant, where(spec, tenant))[0]
 
 
 @pytest.mark.parametrize("escape", ESCAPES, ids=[e.id for e in ESCAPES])

@@ -17,7 +17,7 @@ from controller.tenancy import Tenancy
 from controller.tenancy.matching import selector_matches
 from controller.tenancy.queue import Reservations
 from controller.tenancy.rules import Where, violations
-from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_A_TRAINER, Escape, job, tenant_a, tenant_b
+from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_A_TRAINER, Escape, job, tenant_a, tenant_b, where
 
 _uids = itertools.count(1)
 
@@ -52,7 +52,7 @@ def test_a_job_within_its_tenant_breaks_no_rule() -> None:
 def test_each_escape_breaks_exactly_its_rule_and_the_message_names_field_and_tenant(escape: Escape) -> None:
     obj = escape.apply_to(job("team-a"))
     spec = obj["spec"]
-    found = violations(spec, tenant_a(), Where(spec["projectID"], spec.get("location")))
+    found = violations(spec, tenant_a(), where(spec, tenant_a()))
     assert len(found) == 1, found
     assert found[0].startswith(escape.field + ":")
     assert "TuningTenant 'team-a'" in found[0]
