@@ -351,6 +351,20 @@ CONDITION_STATES: tuple[tuple[str, str, str, str, str], ...] = (
         "True",
         "True",
     ),
+    (
+        "refused by its TuningTenant before calling Google (`PolicyDenied`, `NoTenant`)",
+        "False",
+        "False",
+        "True",
+        "True",
+    ),
+    (
+        "waiting for a place under its TuningTenant's limit (`WaitingForTenantQuota`)",
+        "False",
+        "True",
+        "False",
+        "unchanged",
+    ),
     ("Google unreachable or rate limiting", "unchanged", "unchanged", "unchanged", "False (`APIError`)"),
     ("being deleted, waiting for the job to stop", "False (`Deleting`)", "True", "False", "True"),
 )
