@@ -29,7 +29,8 @@ TEAM_LABEL = "tenancy.example.com/team"
 @pytest.fixture(scope="module")
 def policy(crds: ControlPlane) -> Iterator[ControlPlane]:
     documents = "".join(f"---\n{json.dumps(d)}\n" for d in (admission_policy(), admission_policy_binding()))
-    crds.kubectl("apply", "--server-side", "-f", "-", input=documents)
+    # The chart's install test may have left the same policy behind (owned by Helm): take it over.
+    crds.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=documents)
     yield crds
     crds.kubectl(
         "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", POLICY_NAME, check=False
