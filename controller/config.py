@@ -41,7 +41,9 @@ class OperatorConfig(BaseModel):
     vertex_base_url: str | None = None
     gemini_base_url: str | None = None
     impersonate_service_account: str | None = None
+    iam_base_url: str | None = None
     google_timeout_seconds: float = 60.0
+    tenancy_strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,18 @@ OPTIONS: tuple[Option, ...] = (
         "jobs (leave empty so a cluster rebuilt from the same Git repository adopts the jobs it paid for)",
     ),
     Option("--impersonate-service-account", None, "Google service account to impersonate for every call"),
+    Option(
+        "--iam-base-url",
+        None,
+        "send IAM Credentials calls (minting tenants' tokens) here; --vertex-base-url when that is set",
+    ),
     Option("--google-timeout-seconds", 60.0, "timeout of one call to a Google API", float),
+    Option(
+        "--tenancy-strict",
+        False,
+        "strict tenancy: a namespace no TuningTenant covers may create nothing on Google",
+        _bool,
+    ),
     Option("--leader-election", True, "run leader election so that only one replica reconciles", _bool),
     Option("--lease-namespace", "vertexops-system", "namespace of the leader-election Lease"),
     Option("--lease-name", "vertexops-controller", "name of the leader-election Lease"),
@@ -174,5 +187,7 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
         vertex_base_url=v["vertex_base_url"],
         gemini_base_url=v["gemini_base_url"],
         impersonate_service_account=v["impersonate_service_account"],
+        iam_base_url=v["iam_base_url"] or v["vertex_base_url"],
         google_timeout_seconds=v["google_timeout_seconds"],
+        tenancy_strict=v["tenancy_strict"],
     )

@@ -206,12 +206,16 @@ def _noun(kind: str) -> str:
 
 
 def _spec_section(kind: str, spec_fields: list[FieldDoc]) -> list[str]:
+    intro = (
+        f"Fields marked immutable are inputs of the remote {_noun(kind)}: the API server rejects a "
+        f"change to them (`kubectl apply` prints which field and why); create a new {kind} to change one. "
+        if any(f.immutable for f in spec_fields)
+        else "Every field may be changed at any time; the operator acts on a change without a restart. "
+    )
     lines = [
         "## Spec",
         "",
-        f"Fields marked immutable are inputs of the remote {_noun(kind)}: the API server rejects a "
-        f"change to them (`kubectl apply` prints which field and why); create a new {kind} to change one. "
-        "A default is filled in by the API server when the field is left out.",
+        intro + "A default is filled in by the API server when the field is left out.",
         "",
         "| field | type | required | default | immutable |",
         "|---|---|---|---|---|",
@@ -262,6 +266,14 @@ def reference_page(crd: dict[str, Any]) -> str:
     schema = version["schema"]["openAPIV3Schema"]
     api_version = f"{spec['group']}/{version['name']}"
     short = ", ".join(f"`{n}`" for n in names.get("shortNames", ()))
+    namespaced = spec.get("scope", "Namespaced") == "Namespaced"
+    categories = names.get("categories") or ()
+    category = (
+        f", category `{categories[0]}` (`kubectl get {categories[0]}` lists the vertexops resources of a "
+        "namespace)"
+        if categories
+        else ", in no category (`kubectl get vertexops` leaves it out)"
+    )
     lines = [
         f"# {kind} reference",
         "",
@@ -270,8 +282,8 @@ def reference_page(crd: dict[str, Any]) -> str:
         " ".join(schema["description"].split()),
         "",
         f"- **apiVersion:** `{api_version}`",
-        f"- **kind:** `{kind}`, namespaced; plural `{names['plural']}`, short name {short}, "
-        f"category `{names['categories'][0]}` (`kubectl get {names['categories'][0]}` lists both kinds)",
+        f"- **kind:** `{kind}`, {'namespaced' if namespaced else 'cluster-scoped'}; plural "
+        f"`{names['plural']}`, short name {short}{category}",
         f"- **Schema in the cluster:** `kubectl explain {names['singular']}.spec --recursive`",
         "",
     ]
@@ -338,6 +350,20 @@ CONDITION_STATES: tuple[tuple[str, str, str, str, str], ...] = (
         "False",
         "True",
         "True",
+    ),
+    (
+        "refused by its TuningTenant before calling Google (`PolicyDenied`, `NoTenant`)",
+        "False",
+        "False",
+        "True",
+        "True",
+    ),
+    (
+        "waiting for a place under its TuningTenant's limit (`WaitingForTenantQuota`)",
+        "False",
+        "True",
+        "False",
+        "unchanged",
     ),
     ("Google unreachable or rate limiting", "unchanged", "unchanged", "unchanged", "False (`APIError`)"),
     ("being deleted, waiting for the job to stop", "False (`Deleting`)", "True", "False", "True"),

@@ -16,6 +16,7 @@ from controller import config as operator_config
 from controller.api.resource import GROUP, VERSION
 from controller.api.tunedmodel import TUNED_MODEL
 from controller.api.tuningjob import TUNING_JOB
+from controller.api.tuningtenant import TUNING_TENANT
 from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import api_reader
 from controller.backends.tunedmodel import TunedModelBackend, TunedModelSettings
@@ -32,11 +33,18 @@ from controller.runtime.manager import Manager
 from controller.runtime.mapping import map_to_owner
 from controller.runtime.metrics import Metrics
 from controller.runtime.predicates import ignore_status_only_updates
+from controller.tenancy import Tenancy
+from controller.tenancy.identity import IdentityBackends, impersonated_auth
+from controller.tenancy.status import TenantStatusReconciler
 
 log = logging.getLogger(__name__)
 
+ADC_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
+
 TUNINGJOBS = ResourceRef(GROUP, VERSION, TUNING_JOB.plural)
 TUNEDMODELS = ResourceRef(GROUP, VERSION, TUNED_MODEL.plural)
+TUNINGTENANTS = ResourceRef(GROUP, VERSION, TUNING_TENANT.plural, namespaced=False)
+NAMESPACES = ResourceRef("", "v1", "namespaces", namespaced=False)
 # Only the ConfigMaps the operator publishes are cached, not every ConfigMap in the cluster.
 PUBLISHED_SELECTOR = "app.kubernetes.io/managed-by=vertexops"
 
@@ -57,6 +65,12 @@ def google_auth(cfg: OperatorConfig) -> Auth:
     return application_default_auth(impersonate_service_account=cfg.impersonate_service_account)
 
 
+def tenant_auth(cfg: OperatorConfig, identity: str) -> Auth:
+    """The tenant's service account, impersonated from the operator's own identity (its ADC)."""
+    source = application_default_auth(impersonate_service_account=cfg.impersonate_service_account).credentials
+    return impersonated_auth(source, identity, iam_base_url=cfg.iam_base_url)
+
+
 def gemini_auth(cfg: OperatorConfig) -> Auth:
     """The operator's own credential for the Gemini API (resources without apiKeySecretRef use it)."""
     return application_default_auth(
@@ -68,24 +82,47 @@ def gemini_auth(cfg: OperatorConfig) -> Auth:
 def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
     metrics = Metrics()
     manager = Manager(api_client, cfg.runtime, metrics=metrics)
-    vertex = VertexClient(
-        auth=google_auth(cfg),
-        base_url=cfg.vertex_base_url,
-        timeout=cfg.google_timeout_seconds,
-        retry=RetryPolicy(),
-        observer=metrics.observe_google_call,
+
+    def vertex_client(auth: Auth | None) -> VertexClient:
+        return VertexClient(
+            auth=auth,
+            base_url=cfg.vertex_base_url,
+            timeout=cfg.google_timeout_seconds,
+            retry=RetryPolicy(),
+            observer=metrics.observe_google_call,
+        )
+
+    vertex = vertex_client(google_auth(cfg))
+    tenancy = Tenancy(
+        manager.informer(TUNINGTENANTS).store,
+        manager.informer(NAMESPACES).store,
+        manager.informer(TUNINGJOBS).store,
+        strict=cfg.tenancy_strict,
+        default_project=cfg.vertex.default_project,
+        default_location=cfg.vertex.default_location,
     )
     tuning_jobs = Reconciler(
         TUNING_JOB.kind,
         TUNINGJOBS,
-        TuningJobBackend(vertex, cfg.vertex),
+        IdentityBackends(
+            lambda identity: TuningJobBackend(
+                vertex if identity is None else vertex_client(tenant_auth(cfg, identity)),
+                cfg.vertex,
+                tenancy=tenancy,
+            ),
+            tenancy.identity_of,
+            noun="tuning job",
+            token_cap=tenancy.token_cap,
+        ),
         api=manager.api,
         store=manager.informer(TUNINGJOBS).store,
         events=manager.events,
         metrics=metrics,
         settings=cfg.reconciler,
+        admit=tenancy.admit,
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
+    watch_tenancy(manager, tenancy)
     manager.watch(
         CONFIGMAPS,
         kind=TUNING_JOB.kind,
@@ -116,9 +153,37 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         events=manager.events,
         metrics=metrics,
         settings=cfg.reconciler,
+        admit=tenancy.admit,
     )
     manager.add_controller(TUNED_MODEL.kind, TUNEDMODELS, tuned_models, predicate=ignore_status_only_updates)
     return manager
+
+
+def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
+    """Wake the TuningJobs a change can let through (a tenant or namespace edited, a place freed), and
+    keep each tenant's status (namespaces, usage) current."""
+    tenants = TenantStatusReconciler(tenancy, manager.api, TUNINGTENANTS)
+    manager.add_controller(
+        TUNING_TENANT.kind, TUNINGTENANTS, tenants, workers=1, predicate=ignore_status_only_updates
+    )
+    every_tenant = lambda _obj: [t["metadata"]["name"] for t in tenancy.tenants.list()]  # noqa: E731
+    manager.watch(NAMESPACES, kind=TUNING_TENANT.kind, map_fn=every_tenant)
+    manager.watch(
+        TUNINGJOBS,
+        kind=TUNING_TENANT.kind,
+        map_fn=lambda job: tenants.tenants_of_namespace(job["metadata"]["namespace"]),
+    )
+    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
+    manager.watch(
+        NAMESPACES,
+        kind=TUNING_JOB.kind,
+        map_fn=lambda ns: [k for k in tenancy.pending_keys() if k.startswith(ns["metadata"]["name"] + "/")],
+    )
+    manager.watch(
+        TUNINGJOBS,
+        kind=TUNING_JOB.kind,
+        map_fn=lambda job: tenancy.waiting_keys(job["metadata"]["namespace"]),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
             "location": cfg.vertex.default_location,
             "vertex_base_url": cfg.vertex_base_url or "regional hosts",
             "leader_election": cfg.runtime.leader_election,
+            "tenancy_strict": cfg.tenancy_strict,
         },
     )
     return manager.run()

@@ -38,6 +38,40 @@ WATCH_RULES: tuple[PolicyRule, ...] = (
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
 )
 
+# Cluster-wide rights of the tenancy, whatever namespaces are watched: TuningTenants are cluster-scoped, and a
+# tenant may select namespaces by label. Never write access to the tenants' specs: they are the admin's.
+TENANCY_RULES: tuple[PolicyRule, ...] = (
+    {"apiGroups": [GROUP], "resources": ["tuningtenants"], "verbs": ["get", "list", "watch"]},
+    # status.namespaces and status.usage
+    {"apiGroups": [GROUP], "resources": ["tuningtenants/status"], "verbs": ["patch"]},
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+)
+
+# Aggregated into the built-in ClusterRoles (by label, as cert-manager and others do), so a user bound to
+# `edit` or `admin` in a namespace manages TuningJobs and TunedModels there and `view` reads them. None of
+# them names tuningtenants: a RoleBinding could not grant a cluster-scoped kind anyway.
+AGGREGATE_LABEL = "rbac.authorization.k8s.io/aggregate-to-{role}"
+USER_KINDS = ["tuningjobs", "tunedmodels"]
+EDIT_RULES: tuple[PolicyRule, ...] = (
+    {
+        "apiGroups": [GROUP],
+        "resources": USER_KINDS,
+        "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    },
+)
+VIEW_RULES: tuple[PolicyRule, ...] = (
+    {
+        "apiGroups": [GROUP],
+        "resources": [*USER_KINDS, *(f"{kind}/status" for kind in USER_KINDS)],
+        "verbs": ["get", "list", "watch"],
+    },
+)
+# role suffix -> (the built-in roles it aggregates to, its rules)
+AGGREGATED_ROLES: dict[str, tuple[tuple[str, ...], tuple[PolicyRule, ...]]] = {
+    "edit": (("admin", "edit"), EDIT_RULES),
+    "view": (("view",), VIEW_RULES),
+}
+
 # Rights in the operator's own namespace for leader election.
 LEADER_ELECTION_RULES: tuple[PolicyRule, ...] = (
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
@@ -83,3 +117,28 @@ def role_binding(name: str, namespace: str, service_account: str, sa_namespace: 
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": sa_namespace}],
     }
+
+
+def tenancy_cluster_role(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [dict(r) for r in TENANCY_RULES],
+    }
+
+
+def aggregated_cluster_roles(prefix: str) -> list[dict[str, Any]]:
+    """`<prefix>-edit` (into admin and edit) and `<prefix>-view` (into view)."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": f"{prefix}-{suffix}",
+                "labels": {AGGREGATE_LABEL.format(role=role): "true" for role in roles},
+            },
+            "rules": [dict(r) for r in rules],
+        }
+        for suffix, (roles, rules) in AGGREGATED_ROLES.items()
+    ]

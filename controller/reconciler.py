@@ -60,6 +60,7 @@ from controller.runtime.kubeapi import ApiError, KubeApi, ResourceRef
 from controller.runtime.manager import Result
 from controller.runtime.metrics import Metrics
 from controller.runtime.store import Store
+from controller.tenancy import AdmitFn
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Reconciler:
         events: EventRecorder,
         metrics: Metrics,
         settings: ReconcilerSettings | None = None,
+        admit: AdmitFn | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kind = kind
@@ -127,6 +129,7 @@ class Reconciler:
         self.events = events
         self.metrics = metrics
         self.settings = settings or ReconcilerSettings()
+        self.admit = admit
         self.now = now
         # key -> (resourceVersions our last status write superseded: the one it was based on and any this
         # reconcile wrote before it, the object the server returned). The cache only moves forward, so while
@@ -149,6 +152,9 @@ class Reconciler:
     def _sync(self, obj: JsonObject) -> Result:
         status: JsonObject = dict(obj.get("status") or {})
         just_created = False
+        refused = self._refused_by_tenancy(obj, status)
+        if refused is not None:
+            return refused
         superseded: list[str] = []  # versions written in this reconcile before its status write
         try:
             observation = self.backend.observe(obj)
@@ -289,6 +295,30 @@ class Reconciler:
             )
         if current.get("data") != observation.outputs:
             self.api.merge_patch(f"{path}/{name}", {"data": dict(observation.outputs)})
+
+    def _refused_by_tenancy(self, obj: JsonObject, status: JsonObject) -> Result | None:
+        """Ask the tenancy before any Google call; the Result when the answer is no (or not yet)."""
+        if self.admit is None:
+            return None
+        decision = self.admit(obj)
+        if decision.allowed or decision.reason is None:
+            return None
+        if decision.waiting:
+            new_status = dict(status)
+            new_status["observedGeneration"] = obj["metadata"].get("generation")
+            new_status["conditions"] = self._conditions(
+                obj,
+                status,
+                ready=("False", decision.reason, decision.message),
+                reconciling=("True", decision.reason, decision.message),
+                stalled=("False", decision.reason, ""),
+            )
+            self._write_status(obj, status, new_status)
+            return Result(requeue_after=decision.retry_after)
+        if _condition_reason(status, ConditionType.STALLED) != decision.reason:
+            self.events.warning(obj, decision.reason, decision.message)
+        self._write_status(obj, status, self._stalled(obj, status, decision.reason, decision.message, True))
+        return Result(requeue_after=self.settings.stalled_retry_seconds)
 
     # -- deletion ------------------------------------------------------------------------------------------
 
@@ -541,6 +571,13 @@ class Reconciler:
 
 def _has_finalizer(obj: JsonObject) -> bool:
     return FINALIZER in (obj["metadata"].get("finalizers") or [])
+
+
+def _condition_reason(status: JsonObject, type_: str) -> str | None:
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return str(condition.get("reason"))
+    return None
 
 
 def _key(obj: JsonObject) -> str:

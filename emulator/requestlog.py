@@ -22,6 +22,8 @@ class RequestRecord:
     duration_ms: float
     #: where a credential came from: "bearer-header", "api-key-header", "api-key-query" (never its value)
     credentials: tuple[str, ...] = ()
+    # Whom the bearer token belongs to (emulator.iam), '' when unknown or an API key.
+    principal: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -28,6 +28,7 @@ class Request:
     query: dict[str, list[str]]
     headers: Mapping[str, str]
     body: bytes
+    principal: str = ""  # set by the IAM check (emulator.iam)
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -87,7 +88,25 @@ ROUTES: list[Route] = []
 
 @_route("POST", _V + r"/tuningJobs", "vertex", "tuningJobs.create", "aiplatform.tuningJobs.create")
 def _create_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
-    return state.vertex.create(m["p"], m["l"], req.json())
+    body = req.json()
+    if isinstance(body, dict):
+        state.iam.check_create(req.principal, body)
+    return state.vertex.create(m["p"], m["l"], body)
+
+
+# -- IAM Credentials ---------------------------------------------------------------------------------------
+
+
+@_route(
+    "POST",
+    r"^/v1/projects/-/serviceAccounts/(?P<sa>[^/:]+):generateAccessToken",
+    "iamcredentials",
+    "serviceAccounts.generateAccessToken",
+    "iam.serviceAccounts.getAccessToken",
+)
+def _generate_access_token(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    body = req.json()
+    return state.iam.generate_access_token(req.principal, m["sa"], body if isinstance(body, dict) else {})
 
 
 @_route("GET", _V + r"/tuningJobs", "vertex", "tuningJobs.list", "aiplatform.tuningJobs.list")
@@ -494,6 +513,9 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
                 200, body=b'{"tuningJobs": [ {"name": ', headers={"content-type": "application/json"}
             )
     _check_auth(state, req, route)
+    req.principal = state.iam.caller(req.headers) or _oauth_principal(state, req)
+    if route.api == "vertex":
+        state.iam.check_project(req.principal, route.permission, params["p"], params["l"])
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
@@ -573,6 +595,18 @@ def _error_info(reason: str, domain: str, service: str) -> list[dict[str, Any]]:
     ]
 
 
+# APIs that take only OAuth tokens, by the service name their errors carry.
+_OAUTH_ONLY = {"vertex": "aiplatform.googleapis.com", "iamcredentials": "iamcredentials.googleapis.com"}
+
+
+def _oauth_principal(state: EmulatorState, req: Request) -> str:
+    """Whom a token minted by the emulator's OAuth endpoints belongs to ('' for none)."""
+    authorization = req.headers.get("authorization", "")
+    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    minted = state.oauth.lookup(token) if token else None
+    return minted.principal if minted else ""
+
+
 def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     """Google's answers to missing or bad credentials, per API."""
     if not state.config.require_auth:
@@ -582,10 +616,12 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
     token_ok = bool(token) and (
-        state.oauth.lookup(token) is not None or (valid is not None and token in valid)
+        state.oauth.lookup(token) is not None
+        or state.iam.principal(token) is not None
+        or (valid is not None and token in valid)
     )
-    if route.api == "vertex":
-        service = "aiplatform.googleapis.com"
+    if route.api in _OAUTH_ONLY:
+        service = _OAUTH_ONLY[route.api]
         if not token and key:
             raise ApiError(
                 "UNAUTHENTICATED",
@@ -685,5 +721,6 @@ def record_request(
             status=status,
             duration_ms=(time.monotonic() - started) * 1000.0,
             credentials=credential_sources(req),
+            principal=req.principal,
         )
     )

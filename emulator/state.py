@@ -10,6 +10,7 @@ from emulator.config import EmulatorConfig
 from emulator.faults import FaultInjector, JobFailures
 from emulator.gemini_models import GeminiModels
 from emulator.generation import GenerationLog
+from emulator.iam import Iam
 from emulator.oauth import OAuthState
 from emulator.requestlog import RequestLog
 from emulator.vertex_jobs import VertexJobs
@@ -36,6 +37,7 @@ class EmulatorState:
         self.vertex = VertexJobs(self.config, self.clock, self.rng, self.failures)
         self.metrics = VertexMetrics(self.vertex)
         self.gemini = GeminiModels(self.config, self.clock, self.rng, self.failures)
+        self.iam = Iam(self.config.project_number)
 
     def reset(self) -> None:
         """Forget every job, model, fault and logged request; re-seed the random generator."""

@@ -58,6 +58,9 @@ class Reason(StrEnum):
     IMPORTED = "Imported"
     SPEC_MATCHES = "SpecMatches"
     SPEC_MISMATCH = "SpecMismatch"
+    POLICY_DENIED = "PolicyDenied"
+    NO_TENANT = "NoTenant"
+    WAITING_FOR_TENANT_QUOTA = "WaitingForTenantQuota"
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,23 @@ REASONS: dict[Reason, ReasonDoc] = {
         "(SpecMatched) The imported job differs from the spec in the fields the message names; the job "
         "is reported as it is, and nothing is changed remotely (a tuning job cannot be changed).",
         "Correct the spec to describe the job, or remove those fields from it.",
+    ),
+    Reason.POLICY_DENIED: ReasonDoc(
+        "The namespace's TuningTenant does not allow the field named in the message (project, location, "
+        "service account, dataset, base model, epochs), or the namespace is covered by more than one "
+        "TuningTenant. Nothing was sent to Google.",
+        "Use a value the TuningTenant allows (create a new resource: the inputs are immutable), or ask the "
+        "platform admin to change the TuningTenant; the operator acts on a change without a restart.",
+    ),
+    Reason.NO_TENANT: ReasonDoc(
+        "The operator runs in strict tenancy mode and no TuningTenant covers this namespace, so it may "
+        "create nothing on Google.",
+        "Ask the platform admin to add the namespace to a TuningTenant.",
+    ),
+    Reason.WAITING_FOR_TENANT_QUOTA: ReasonDoc(
+        "The tenant already has limits.maxActiveJobs jobs pending or running; this one waits, with its "
+        "place in line in the message, without any call to Google.",
+        "Nothing; it starts in creation order as earlier jobs finish or are deleted.",
     ),
 }
 

@@ -73,6 +73,12 @@ class ResourceInfo:
     printer_columns: tuple[PrinterColumn, ...]
     # CEL rules on the whole object, for constraints that join metadata and spec.
     root_validations: tuple[dict[str, str], ...] = field(default=())
+    # Whether objects live in a namespace; a cluster-scoped kind (TuningTenant) is for cluster admins.
+    namespaced: bool = True
+    # `kubectl get <category>` lists every kind in it; a cluster admin's kind stays out of the tenants' one.
+    categories: tuple[str, ...] = (CATEGORY,)
+    # CEL rules on the spec as a whole (the messages name the fields they concern).
+    spec_validations: tuple[dict[str, str], ...] = field(default=())
 
     @property
     def crd_name(self) -> str:

@@ -37,6 +37,7 @@ from controller.external import JsonObject, Observation, Phase, SpecError, inten
 from controller.google.errors import FailedPreconditionError, GoogleAPIError, NotFoundError
 from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
+from controller.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ class TuningJobBackend:
         metrics: MetricsPoller | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tenancy: Tenancy | None = None,
     ) -> None:
         self.client = client
+        self.tenancy = tenancy
         self.settings = settings
         self.poller = poller or LocationPoller(client, clock)
         self._clock = clock
@@ -103,7 +106,7 @@ class TuningJobBackend:
 
     def observe(self, obj: JsonObject) -> Observation:
         spec = _spec(obj)
-        project, location = self._where(spec)
+        project, location = self._where(spec, obj)
         status = obj.get("status") or {}
         uid = obj["metadata"]["uid"]
         known = status.get("name") or self._name_of(uid)
@@ -138,7 +141,7 @@ class TuningJobBackend:
             raise SpecError(
                 Reason.NOT_FOUND, f"spec.jobName: {spec.job_name} was not found; nothing is created"
             )
-        project, location = self._where(spec)
+        project, location = self._where(spec, obj)
         identity = self._identity(obj, spec, project, location)
         body = _create_body(obj, identity)
         job = self.client.create_tuning_job(project, location, body)
@@ -180,15 +183,20 @@ class TuningJobBackend:
             self._names.pop(uid, None)
         name = (obj.get("status") or {}).get("name")
         if name:
-            project, location = self._where(_spec(obj))
+            project, location = self._where(_spec(obj), obj)
             self.metrics.forget(name, project, location)
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    def _where(self, spec: TuningJobSpec) -> tuple[str, str]:
+    def _where(self, spec: TuningJobSpec, obj: JsonObject) -> tuple[str, str]:
         if spec.job_name:  # projects/P/locations/L/tuningJobs/ID
             parts = spec.job_name.split("/")
             return parts[1], parts[3]
+        if self.tenancy is not None:
+            tenant = self.tenancy.tenant_of(obj["metadata"]["namespace"])
+            if tenant is not None:  # the tenant's defaults; admit() has checked the result against it
+                where = self.tenancy.where(obj, tenant)
+                return where.project, where.location or self.settings.default_location
         project = spec.project_id or self.settings.default_project
         if not project:
             raise SpecError(

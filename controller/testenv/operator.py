@@ -45,6 +45,15 @@ def grant_operator_rights(control_plane: ControlPlane, namespace: str = OPERATOR
                     OPERATOR_ROLE, OPERATOR_SERVICE_ACCOUNT, namespace, name=f"{OPERATOR_ROLE}-{namespace}"
                 )
             ),
+            lambda: rbac_api.create_cluster_role(rbac.tenancy_cluster_role(f"{OPERATOR_ROLE}-tenancy")),
+            lambda: rbac_api.create_cluster_role_binding(
+                rbac.cluster_role_binding(
+                    f"{OPERATOR_ROLE}-tenancy",
+                    OPERATOR_SERVICE_ACCOUNT,
+                    namespace,
+                    name=f"{OPERATOR_ROLE}-tenancy-{namespace}",
+                )
+            ),
             lambda: rbac_api.create_namespaced_role(
                 namespace, rbac.leader_election_role(OPERATOR_ROLE, namespace)
             ),

@@ -66,21 +66,34 @@ def _subtree_rules(node: dict[str, Any]) -> list[str]:
     return [rule for _, child in _walk(node, "") for rule in _rules(child)]
 
 
-def test_two_crds_with_expected_names() -> None:
+def test_crds_with_expected_names() -> None:
     manifests = crdgen.crd_manifests()
     assert [m["metadata"]["name"] for m in manifests] == [
         "tuningjobs.tuning.vertexops.dev",
         "tunedmodels.tuning.vertexops.dev",
+        "tuningtenants.tuning.vertexops.dev",
     ]
-    for manifest, short in zip(manifests, ("tj", "tm"), strict=True):
+    for manifest, short in zip(manifests[:2], ("tj", "tm"), strict=True):
         names = manifest["spec"]["names"]
         assert names["shortNames"] == [short]
         assert names["categories"] == ["vertexops"]
+        assert manifest["spec"]["scope"] == "Namespaced"
         version = manifest["spec"]["versions"][0]
         assert version["name"] == "v1alpha1"
         assert version["subresources"] == {"status": {}}
         columns = [c["name"] for c in version["additionalPrinterColumns"]]
         assert {"State", "Ready", "Age"} <= set(columns)
+
+
+def test_tenant_kind_is_cluster_scoped_and_outside_the_tenants_category() -> None:
+    """Cluster scope is what keeps the built-in namespace roles (admin, edit) from ever granting it."""
+    tenant = crdgen.crd_manifests()[2]
+    assert tenant["spec"]["scope"] == "Cluster"
+    assert tenant["spec"]["names"]["shortNames"] == ["ttn"]
+    assert "categories" not in tenant["spec"]["names"]
+    spec = tenant["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert set(spec["required"]) == {"namespaces", "projects", "datasetURIPrefixes"}
+    assert not any("oldSelf" in rule for rule in _subtree_rules(spec)), "a tenant's fields are all mutable"
 
 
 def test_schemas_are_structural() -> None:
@@ -163,7 +176,11 @@ def test_generation_is_deterministic() -> None:
     first = crdgen.rendered_files()
     second = crdgen.rendered_files()
     assert first == second
-    assert sorted(first) == ["tuning.vertexops.dev_tunedmodels.yaml", "tuning.vertexops.dev_tuningjobs.yaml"]
+    assert sorted(first) == [
+        "tuning.vertexops.dev_tunedmodels.yaml",
+        "tuning.vertexops.dev_tuningjobs.yaml",
+        "tuning.vertexops.dev_tuningtenants.yaml",
+    ]
     for text in first.values():
         assert yaml.safe_load(text)["kind"] == "CustomResourceDefinition"
 

@@ -69,8 +69,10 @@ def _marked_immutable(model: type[BaseModel]) -> set[str]:
 )
 def test_immutable_fields_are_the_ones_the_models_mark(info: Any, spec_model: type[BaseModel]) -> None:
     documented = {path for path, f in _fields(info.kind, "spec").items() if f.immutable}
-    assert documented, f"{info.kind}: no immutable fields found; the CEL rules are not being read"
-    assert documented == _marked_immutable(spec_model)
+    marked = _marked_immutable(spec_model)
+    # A tenant is a cluster admin's policy, changed at will; the remote-job kinds have immutable inputs.
+    assert bool(documented) == info.namespaced, f"{info.kind}: immutability not read from the CEL rules"
+    assert documented == marked
 
 
 def test_tuning_job_fields_carry_type_default_and_constraints() -> None:

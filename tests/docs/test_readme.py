@@ -193,6 +193,7 @@ def test_generators_write_what_is_committed(tmp_path: Path) -> None:
         "configuration.md",
         "reference/tunedmodel.md",
         "reference/tuningjob.md",
+        "reference/tuningtenant.md",
     ]
     for page in pages:
         assert (tmp_path / "docs" / page).read_text() == (ROOT / "docs" / page).read_text(), page

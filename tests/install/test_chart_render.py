@@ -30,6 +30,12 @@ from install.chart import (
 )
 
 HELMS = ("helm", "helm3")
+CLUSTER_SCOPED_KINDS = (
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
 RELEASE_NAMESPACE = "ops"
 FULLNAME = "vertexops"  # release "vertexops" of chart "vertexops"
 WORKLOAD_IDENTITY = "vertexops@my-project.iam.gserviceaccount.com"
@@ -63,7 +69,13 @@ def check_defaults(docs: list[Doc]) -> None:
 
 
 def check_restricted_namespaces(docs: list[Doc]) -> None:
-    assert not find(docs, "ClusterRole") and not find(docs, "ClusterRoleBinding")
+    # Cluster-wide only what is so by nature: tenants, namespaces, and the users' aggregated roles.
+    assert sorted(r["metadata"]["name"] for r in find(docs, "ClusterRole")) == [
+        f"{FULLNAME}-edit",
+        f"{FULLNAME}-tenancy",
+        f"{FULLNAME}-view",
+    ]
+    assert [b["metadata"]["name"] for b in find(docs, "ClusterRoleBinding")] == [f"{FULLNAME}-tenancy"]
     for namespace in ("team-a", "team-b"):
         one(docs, "Role", FULLNAME, namespace)
         binding = one(docs, "RoleBinding", FULLNAME, namespace)
@@ -155,7 +167,7 @@ def test_lint_and_template(tools: Tools, helm_name: str, case: str) -> None:
     docs = render(binary(tools, helm_name), values, namespace=RELEASE_NAMESPACE)
     for doc in docs:
         assert doc["apiVersion"] and doc["metadata"]["name"], doc
-        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if doc["kind"] not in CLUSTER_SCOPED_KINDS:
             assert doc["metadata"].get("namespace"), f"{doc['kind']} has no namespace"
     check(docs)
 
@@ -233,6 +245,41 @@ def test_namespaced_rbac_is_exactly_controller_rbac(tools: Tools) -> None:
         assert role["rules"] == [dict(r) for r in rbac.WATCH_RULES]
     leader = one(docs, "Role", f"{FULLNAME}-leader-election", RELEASE_NAMESPACE)
     assert leader["rules"] == [dict(r) for r in rbac.LEADER_ELECTION_RULES]
+
+
+def test_tenancy_and_user_rbac_are_exactly_controller_rbac(tools: Tools) -> None:
+    docs = render(tools.helm, namespace=RELEASE_NAMESPACE)
+    tenancy = one(docs, "ClusterRole", f"{FULLNAME}-tenancy")
+    assert tenancy["rules"] == [dict(r) for r in rbac.TENANCY_RULES]
+    binding = one(docs, "ClusterRoleBinding", f"{FULLNAME}-tenancy")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FULLNAME, "namespace": RELEASE_NAMESPACE}
+    ]
+    for expected in rbac.aggregated_cluster_roles(FULLNAME):
+        role = one(docs, "ClusterRole", expected["metadata"]["name"])
+        assert role["rules"] == expected["rules"]
+        assert expected["metadata"]["labels"].items() <= role["metadata"]["labels"].items()
+        assert not any("tuningtenants" in r for rule in role["rules"] for r in rule["resources"])
+    off = render(tools.helm, {"aggregateToDefaultRoles": False}, namespace=RELEASE_NAMESPACE)
+    assert not find(off, "ClusterRole", f"{FULLNAME}-edit") and not find(
+        off, "ClusterRole", f"{FULLNAME}-view"
+    )
+
+
+def test_admission_policy_and_strict_mode_values(tools: Tools) -> None:
+    from controller.tenancy.admission import POLICY_NAME, admission_policy, admission_policy_binding
+
+    docs = render(tools.helm, namespace=RELEASE_NAMESPACE)
+    assert one(docs, "ValidatingAdmissionPolicy", POLICY_NAME) == admission_policy()
+    assert one(docs, "ValidatingAdmissionPolicyBinding", POLICY_NAME) == admission_policy_binding()
+    assert env_of(one(docs, "Deployment"))["VERTEXOPS_TENANCY_STRICT"] == "false"
+    changed = render(
+        tools.helm, {"tenancy": {"admissionPolicy": False, "strict": True}}, namespace=RELEASE_NAMESPACE
+    )
+    assert not find(changed, "ValidatingAdmissionPolicy") and not find(
+        changed, "ValidatingAdmissionPolicyBinding"
+    )
+    assert env_of(one(changed, "Deployment"))["VERTEXOPS_TENANCY_STRICT"] == "true"
 
 
 # -- what the operator is told -------------------------------------------------------------------------------

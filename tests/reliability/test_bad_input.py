@@ -145,10 +145,11 @@ def test_hostile_manifests_get_clear_answers_and_a_healthy_job_still_finishes(
     assert all(body["labels"][k] == v for k, v in wanted["labels"].items())
     assert done["status"]["testPromptResults"][0]["prompt"] == wanted["testPrompts"][0]["prompt"]
 
-    # The biggest legal resource works end to end: 62 labels reach Vertex (the user's 60 plus ours).
+    # The biggest legal resource works end to end: 63 labels reach Vertex (the user's 60 plus our 3:
+    # managed-by, UID and identity).
     big = wait_all(resources, ["huge"], lambda o: is_true(o, "Ready"), timeout=180, what="Ready")["huge"]
     body = sent.get(huge["metadata"]["uid"]) or _created_bodies(emulator)[huge["metadata"]["uid"]]
-    assert len(body["labels"]) == 62
+    assert len(body["labels"]) == 63
     assert body["description"] == huge["spec"]["description"]
     assert all(body["labels"][k] == v for k, v in huge["spec"]["labels"].items())
     assert len(big["status"]["testPromptResults"]) == 20

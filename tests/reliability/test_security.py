@@ -74,6 +74,7 @@ def test_the_operator_holds_exactly_the_documented_rights_and_no_wildcard(
 ) -> None:
     built_in_rights, built_in_urls = _built_in(api_client)
     ours = _expand(rbac.WATCH_RULES)
+    tenancy = _expand(rbac.TENANCY_RULES)  # cluster-wide: read tenants and namespaces, write tenants' status
     leader = _expand(rbac.LEADER_ELECTION_RULES)
     with crds.api_client(operator_kubeconfig) as operator_api:
         authz = k8s.AuthorizationV1Api(operator_api)
@@ -83,9 +84,9 @@ def test_the_operator_holds_exactly_the_documented_rights_and_no_wildcard(
             granted = _expand(review.resource_rules)
             wildcards = sorted(r for r in granted if "*" in r)
             assert not wildcards, f"{ns}: wildcard rights {wildcards}"
-            allowed = ours | built_in_rights | (leader if ns == OPERATOR_NAMESPACE else set())
+            allowed = ours | tenancy | built_in_rights | (leader if ns == OPERATOR_NAMESPACE else set())
             assert granted - allowed == set(), f"{ns}: rights not in controller/rbac.py: {granted - allowed}"
-            assert ours <= granted, f"{ns}: documented rights missing: {ours - granted}"
+            assert ours | tenancy <= granted, f"{ns}: documented rights missing: {(ours | tenancy) - granted}"
             if ns == OPERATOR_NAMESPACE:
                 assert leader <= granted
             else:
@@ -114,6 +115,9 @@ def test_the_operator_holds_exactly_the_documented_rights_and_no_wildcard(
         ("delete", "tuningjobs.tuning.vertexops.dev", "no"),
         ("update", "tuningjobs.tuning.vertexops.dev", "no"),
         ("create", "pods", "no"),
+        ("patch", "tuningtenants.tuning.vertexops.dev", "no"),
+        ("delete", "tuningtenants.tuning.vertexops.dev", "no"),
+        ("patch", "namespaces", "no"),
         ("create", "leases.coordination.k8s.io", "no"),
     ):
         answer = crds.kubectl(

@@ -76,3 +76,16 @@ the chart and compares, so change both together.
   resources: ["leases"]
   verbs: ["get", "create", "update"]
 {{- end }}
+
+{{/* Cluster-wide rights of the tenancy (controller/rbac.py TENANCY_RULES). */}}
+{{- define "vertexops.tenancyRules" -}}
+- apiGroups: ["tuning.vertexops.dev"]
+  resources: ["tuningtenants"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["tuning.vertexops.dev"]
+  resources: ["tuningtenants/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- end }}

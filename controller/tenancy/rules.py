@@ -1,0 +1,207 @@
+"""The rules a TuningTenant imposes on a TuningJob, each written once for both places that enforce it.
+
+Every `Rule` carries a Python check (run by the operator before any Google call) and the same check in CEL
+with the same message (run by the API server through the ValidatingAdmissionPolicy, so `kubectl apply`
+refuses the job). The message names the field, the value, the tenant and what is allowed, so a user can
+fix the manifest without reading the tenant.
+
+In CEL, `object` is the TuningJob, `params` the TuningTenant, and `variables.project` / `variables.location`
+the project and location the job will use (its own, else the tenant's default; an imported job's, from
+spec.jobName). A field an imported job does not state is not checked: the job exists already, and the
+tenant's identity can only see jobs in the tenant's projects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Where:
+    """The project and location a job will run in, once defaults are applied (None: not decided here)."""
+
+    project: str
+    location: str | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  # the tenant field that states the rule, as the message names it
+    field: str  # the TuningJob field it checks
+    # (job spec, tenant object, where) -> message when the job breaks the rule, None when it keeps it
+    check: Callable[[JsonObject, JsonObject, Where], str | None]
+    cel: str  # true when the job keeps the rule
+    cel_message: str  # the same message as `check`, in CEL
+
+
+def _tenant(tenant: JsonObject) -> str:
+    return str(tenant["metadata"]["name"])
+
+
+def _allowed(values: Sequence[str]) -> str:
+    return ", ".join(values)
+
+
+def _check_project(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    allowed = tenant["spec"]["projects"]
+    if where.project in allowed:
+        return None
+    field = "spec.jobName" if spec.get("jobName") else "spec.projectID"
+    return (
+        f"{field}: project '{where.project}' is not allowed by TuningTenant '{_tenant(tenant)}' "
+        f"(projects: {_allowed(allowed)})"
+    )
+
+
+def _check_location(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    allowed = tenant["spec"].get("locations")
+    if allowed is None or where.location is None or where.location in allowed:
+        return None
+    field = "spec.jobName" if spec.get("jobName") else "spec.location"
+    return (
+        f"{field}: location '{where.location}' is not allowed by TuningTenant '{_tenant(tenant)}' "
+        f"(locations: {_allowed(allowed)})"
+    )
+
+
+def _check_service_account(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    account = spec.get("serviceAccount")
+    allowed = tenant["spec"].get("jobServiceAccounts") or []
+    if account is None or account in allowed:
+        return None
+    return (
+        f"spec.serviceAccount: service account '{account}' is not allowed by TuningTenant "
+        f"'{_tenant(tenant)}' (jobServiceAccounts: {_allowed(allowed) or 'none'})"
+    )
+
+
+def _dataset_check(key: str) -> Callable[[JsonObject, JsonObject, Where], str | None]:
+    def check(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+        uri = (spec.get("supervisedTuningSpec") or {}).get(key)
+        prefixes = tenant["spec"]["datasetURIPrefixes"]
+        if uri is None or any(uri.startswith(prefix) for prefix in prefixes):
+            return None
+        return (
+            f"spec.supervisedTuningSpec.{key}: '{uri}' is not under a prefix allowed by TuningTenant "
+            f"'{_tenant(tenant)}' (datasetURIPrefixes: {_allowed(prefixes)})"
+        )
+
+    return check
+
+
+def _check_base_model(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    allowed = tenant["spec"].get("baseModels")
+    model = spec.get("baseModel")
+    if allowed is None or model is None or model in allowed:  # None: an imported job states none
+        return None
+    return (
+        f"spec.baseModel: base model '{model}' is not allowed by TuningTenant '{_tenant(tenant)}' "
+        f"(baseModels: {_allowed(allowed)})"
+    )
+
+
+def _check_epochs(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    limit = (tenant["spec"].get("limits") or {}).get("maxEpochs")
+    if limit is None or "supervisedTuningSpec" not in spec:  # an imported job may state no settings
+        return None
+    hyper = (spec.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
+    epochs = hyper.get("epochCount")
+    if epochs is not None and int(epochs) <= int(limit):
+        return None
+    asked = f"{epochs} epochs" if epochs is not None else "no epochCount (Vertex AI would choose)"
+    return (
+        f"spec.supervisedTuningSpec.hyperParameters.epochCount: {asked} is more than TuningTenant "
+        f"'{_tenant(tenant)}' allows (limits.maxEpochs: {limit})"
+    )
+
+
+_HYPER = "object.spec.supervisedTuningSpec.hyperParameters"
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "projects",
+        "spec.projectID",
+        _check_project,
+        "variables.project in params.spec.projects",
+        "(has(object.spec.jobName) ? 'spec.jobName' : 'spec.projectID') + "
+        "': project \\'' + variables.project + '\\' is not allowed by TuningTenant \\'' "
+        "+ params.metadata.name + '\\' (projects: ' + params.spec.projects.join(', ') + ')'",
+    ),
+    Rule(
+        "locations",
+        "spec.location",
+        _check_location,
+        "!has(params.spec.locations) || variables.location == '' || "
+        "variables.location in params.spec.locations",
+        "(has(object.spec.jobName) ? 'spec.jobName' : 'spec.location') + "
+        "': location \\'' + variables.location + '\\' is not allowed by TuningTenant \\'' "
+        "+ params.metadata.name + '\\' (locations: ' + params.spec.locations.join(', ') + ')'",
+    ),
+    Rule(
+        "jobServiceAccounts",
+        "spec.serviceAccount",
+        _check_service_account,
+        "!has(object.spec.serviceAccount) || (has(params.spec.jobServiceAccounts) && "
+        "object.spec.serviceAccount in params.spec.jobServiceAccounts)",
+        "'spec.serviceAccount: service account \\'' + object.spec.serviceAccount + '\\' is not allowed by "
+        "TuningTenant \\'' + params.metadata.name + '\\' (jobServiceAccounts: ' + "
+        "(has(params.spec.jobServiceAccounts) ? params.spec.jobServiceAccounts.join(', ') : 'none') + ')'",
+    ),
+    Rule(
+        "datasetURIPrefixes",
+        "spec.supervisedTuningSpec.trainingDatasetUri",
+        _dataset_check("trainingDatasetUri"),
+        "!has(object.spec.supervisedTuningSpec) || params.spec.datasetURIPrefixes.exists(p, "
+        "object.spec.supervisedTuningSpec.trainingDatasetUri.startsWith(p))",
+        "'spec.supervisedTuningSpec.trainingDatasetUri: \\'' + "
+        "object.spec.supervisedTuningSpec.trainingDatasetUri + '\\' is not under a prefix allowed by "
+        "TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
+        "params.spec.datasetURIPrefixes.join(', ') + ')'",
+    ),
+    Rule(
+        "datasetURIPrefixes",
+        "spec.supervisedTuningSpec.validationDatasetUri",
+        _dataset_check("validationDatasetUri"),
+        "!has(object.spec.supervisedTuningSpec) || "
+        "!has(object.spec.supervisedTuningSpec.validationDatasetUri) || "
+        "params.spec.datasetURIPrefixes.exists(p, "
+        "object.spec.supervisedTuningSpec.validationDatasetUri.startsWith(p))",
+        "'spec.supervisedTuningSpec.validationDatasetUri: \\'' + "
+        "object.spec.supervisedTuningSpec.validationDatasetUri + '\\' is not under a prefix allowed by "
+        "TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
+        "params.spec.datasetURIPrefixes.join(', ') + ')'",
+    ),
+    Rule(
+        "baseModels",
+        "spec.baseModel",
+        _check_base_model,
+        "!has(params.spec.baseModels) || !has(object.spec.baseModel) || "
+        "object.spec.baseModel in params.spec.baseModels",
+        "'spec.baseModel: base model \\'' + object.spec.baseModel + '\\' is not allowed by TuningTenant "
+        "\\'' + params.metadata.name + '\\' (baseModels: ' + params.spec.baseModels.join(', ') + ')'",
+    ),
+    Rule(
+        "limits.maxEpochs",
+        "spec.supervisedTuningSpec.hyperParameters.epochCount",
+        _check_epochs,
+        "!has(params.spec.limits) || !has(params.spec.limits.maxEpochs) || "
+        "!has(object.spec.supervisedTuningSpec) || "
+        f"(has({_HYPER}) && has({_HYPER}.epochCount) && "
+        f"{_HYPER}.epochCount <= params.spec.limits.maxEpochs)",
+        "'spec.supervisedTuningSpec.hyperParameters.epochCount: ' + "
+        f"((has({_HYPER}) && has({_HYPER}.epochCount)) ? string({_HYPER}.epochCount) + ' epochs' : "
+        "'no epochCount (Vertex AI would choose)') + ' is more than TuningTenant \\'' + "
+        "params.metadata.name + '\\' allows (limits.maxEpochs: ' + "
+        "string(params.spec.limits.maxEpochs) + ')'",
+    ),
+)
+
+
+def violations(spec: JsonObject, tenant: JsonObject, where: Where) -> list[str]:
+    """The message of every rule of `tenant` the job spec breaks, in the order of RULES."""
+    found = (rule.check(spec, tenant, where) for rule in RULES)
+    return [message for message in found if message is not None]

@@ -1,0 +1,313 @@
+"""Tenancy enforced by the operator, with no admission policy installed: the emulator sees only what passes.
+
+The operator runs under its chart's rights (including the tenancy ClusterRole); TuningTenants are real
+cluster-scoped objects, edited while the operator runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_B_SA, job, tenant_a, tenant_b, where
+
+from controller.api.resource import GROUP, VERSION
+from controller.tenancy.rules import violations
+from controller.testenv.operator import OperatorProcess
+from e2e.conftest import FAST_OPERATOR_ARGS, OperatorFactory
+from e2e.support import Resources, condition, is_true
+from emulator.server import Emulator
+from emulator.vertex_jobs import render_job
+
+ACTIVE_STATES = {"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"}
+
+
+class Tenants:
+    """TuningTenants created by one test, deleted after it (they are cluster-scoped)."""
+
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.api = k8s.CustomObjectsApi(api_client)
+        self.names: list[str] = []
+
+    def create(self, tenant: dict[str, Any]) -> None:
+        self.api.create_cluster_custom_object(GROUP, VERSION, "tuningtenants", tenant)
+        self.names.append(tenant["metadata"]["name"])
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.api.patch_cluster_custom_object(GROUP, VERSION, "tuningtenants", name, patch)
+
+    def wait_for_status(self, name: str, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            tenant = self.api.get_cluster_custom_object(GROUP, VERSION, "tuningtenants", name)
+            status = tenant.get("status") or {}
+            if predicate(status):
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"tuningtenant/{name}: status not reached in {timeout}s; last: {status}")
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(k8s.ApiException):
+            self.api.delete_cluster_custom_object(GROUP, VERSION, "tuningtenants", name)
+
+
+@pytest.fixture
+def tenants(api_client: k8s.ApiClient) -> Iterator[Tenants]:
+    created = Tenants(api_client)
+    yield created
+    for name in created.names:
+        created.delete(name)
+
+
+def _tenant(namespace: str, **limits: int) -> dict[str, Any]:
+    tenant = tenant_a(f"{namespace}-tenant", namespaces=[namespace])
+    tenant["spec"]["limits"].update(limits)
+    return tenant
+
+
+def _iam(emulator: Emulator, operator: OperatorProcess) -> None:
+    """Google's IAM as a platform admin would set it up: the operator may only mint tenants' tokens.
+
+    The operator's own identity is the service account of its per-run ADC key file."""
+    iam = emulator.state.iam
+    assert operator.adc is not None
+    iam.grant(operator.adc.principal, impersonate=(TEAM_A_SA, TEAM_B_SA))
+    iam.grant(TEAM_A_SA, projects=("proj-team-a",), buckets=("team-a-data",))
+    iam.grant(TEAM_B_SA, projects=("proj-team-b",), buckets=("team-b-data",))
+
+
+def _stalled_with(reason: str) -> Any:
+    return lambda obj: (condition(obj, "Stalled") or {}).get("reason") == reason and is_true(obj, "Stalled")
+
+
+def test_escapes_never_reach_google_and_a_tenant_change_applies_without_restart(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenant = _tenant(namespace)
+    tenants.create(tenant)
+    _iam(emulator, start_operator())
+    for escape in ESCAPES:
+        resources.create(escape.apply_to(job(namespace, escape.id)))
+    resources.create(job(namespace, "allowed"))
+
+    for escape in ESCAPES:
+        obj = resources.wait_for(escape.id, _stalled_with("PolicyDenied"), what="PolicyDenied")
+        spec = obj["spec"]
+        expected = violations(spec, tenant, where(spec, tenant))
+        assert condition(obj, "Stalled")["message"] == expected[0]  # type: ignore[index]
+        assert condition(obj, "Synced")["status"] == "True"  # type: ignore[index]
+        assert any(e["reason"] == "PolicyDenied" for e in resources.events(escape.id))
+    resources.wait_for("allowed", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+
+    assert emulator.count("tuningJobs.create") == 1, "a refused job reached Google"
+    vertex_calls = [r for r in emulator.requests() if r.api == "vertex"]
+    assert vertex_calls and {r.principal for r in vertex_calls} == {TEAM_A_SA}
+    created = emulator.state.vertex.jobs_in("proj-team-a", "us-central1")
+    allowed_uid = resources.get("allowed")["metadata"]["uid"]  # type: ignore[index]
+    assert [j.spec.get("labels", {}).get("vertexops-uid") for j in created] == [allowed_uid]
+
+    # The admin allows the other base model: the refused job starts, no restart needed.
+    tenants.patch(
+        tenant["metadata"]["name"], {"spec": {"baseModels": ["gemini-2.5-flash", "gemini-2.5-pro"]}}
+    )
+    resources.wait_for(
+        "base-model-not-allowed", lambda o: bool((o.get("status") or {}).get("name")), what="created"
+    )
+    assert emulator.count("tuningJobs.create") == 2
+    assert _stalled_with("PolicyDenied")(resources.get("foreign-bucket"))
+
+
+def test_strict_mode_refuses_an_uncovered_namespace_until_a_tenant_covers_it(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    start_operator("--tenancy-strict=true")
+    resources.create(job(namespace, "stray"))
+    obj = resources.wait_for("stray", _stalled_with("NoTenant"), what="NoTenant")
+    assert f"no TuningTenant covers namespace {namespace}" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    time.sleep(1)
+    assert emulator.count("tuningJobs.create") == 0
+
+    tenants.create(_tenant(namespace))
+    resources.wait_for("stray", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+    assert emulator.count("tuningJobs.create") == 1
+
+
+class ActiveSampler:
+    """Counts the remote jobs pending or running, on the emulator itself, every few milliseconds."""
+
+    def __init__(self, emulator: Emulator, project: str, location: str) -> None:
+        self.emulator, self.project, self.location = emulator, project, location
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        vertex = self.emulator.state.vertex
+        while not self._stop.wait(0.02):
+            now = vertex.now()
+            states = [render_job(j, now)["state"] for j in vertex.jobs_in(self.project, self.location)]
+            self.peak = max(self.peak, sum(1 for s in states if s in ACTIVE_STATES))
+            self.samples += 1
+
+    def __enter__(self) -> ActiveSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenants.create(_tenant(namespace, maxActiveJobs=2))
+    names = [f"job-{i}" for i in range(1, 6)]
+    with ActiveSampler(emulator, "proj-team-a", "us-central1") as sampler:
+        operator = start_operator()
+        for name in names:
+            resources.create(job(namespace, name))
+        waiting = resources.wait_for(
+            "job-5",
+            lambda o: (condition(o, "Reconciling") or {}).get("reason") == "WaitingForTenantQuota",
+            what="WaitingForTenantQuota",
+        )
+        message = condition(waiting, "Reconciling")["message"]  # type: ignore[index]
+        assert "number 3 of 3 in line" in message and "(2 of 2 in use)" in message, message
+        assert condition(waiting, "Ready")["status"] == "False"  # type: ignore[index]
+        busy = tenants.wait_for_status(
+            f"{namespace}-tenant", lambda st: (st.get("usage") or {}).get("waitingJobs") == 3
+        )
+        assert busy["namespaces"] == [namespace]
+        assert busy["usage"] == {"activeJobs": 2, "waitingJobs": 3, "maxActiveJobs": 2}
+
+        # Kill the operator once the first job is done and the next ones are on their way.
+        resources.wait_for("job-1", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+        operator.kill()
+        start_operator()
+        for name in names:
+            resources.wait_for(name, lambda o: is_true(o, "Ready"), timeout=120, what="Ready")
+
+    idle = tenants.wait_for_status(
+        f"{namespace}-tenant", lambda st: (st.get("usage") or {}).get("activeJobs") == 0
+    )
+    assert idle["usage"]["waitingJobs"] == 0
+    assert sampler.samples > 50
+    assert sampler.peak == 2, f"at most 2 jobs may be pending or running; the emulator saw {sampler.peak}"
+    assert emulator.count("tuningJobs.create") == 5
+    vertex = emulator.state.vertex
+    by_uid = {
+        j.spec.get("labels", {}).get("vertexops-uid"): render_job(j, vertex.now())
+        for j in vertex.jobs_in("proj-team-a", "us-central1")
+    }
+    created = [by_uid[resources.get(n)["metadata"]["uid"]]["createTime"] for n in names]  # type: ignore[index]
+    # In creation order: a job may overtake an earlier one only within one round of freed places (two
+    # places freed together start two jobs at once, and their create calls race), never a whole round.
+    for j, when in enumerate(created):
+        overtaken = [names[i] for i in range(j) if created[i] > when]
+        assert len(overtaken) <= 1, f"{names[j]} started before {overtaken}: {created}"
+
+
+def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(
+    operator_kubeconfig: Any, emulator: Emulator, api_client: k8s.ApiClient, tenants: Tenants, tmp_path: Any
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    ns_a, ns_b = f"ta-{suffix}", f"tb-{suffix}"
+    core = k8s.CoreV1Api(api_client)
+    core.create_namespace({"metadata": {"name": ns_a}})
+    core.create_namespace({"metadata": {"name": ns_b, "labels": {"tenancy.example.com/team": suffix}}})
+    tenants.create(tenant_a(f"{ns_a}-tenant", namespaces=[ns_a]))
+    tenants.create(tenant_b(f"{ns_b}-tenant", label=suffix))
+    operator = OperatorProcess(
+        operator_kubeconfig,
+        emulator.url,
+        tmp_path / "operator.log",
+        namespaces=[ns_a, ns_b],
+        extra_args=list(FAST_OPERATOR_ARGS),
+    ).start()
+    _iam(emulator, operator)
+    a, b = Resources(api_client, ns_a), Resources(api_client, ns_b)
+    try:
+        a.create(job(ns_a, "a-job"))
+        b_job = job(ns_b, "b-job")
+        b_job["spec"].pop("projectID")  # the tenant's default project
+        b_job["spec"]["supervisedTuningSpec"]["trainingDatasetUri"] = "gs://team-b-data/train.jsonl"
+        b.create(b_job)
+        a.wait_for("a-job", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+        b.wait_for("b-job", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+    finally:
+        operator.stop()
+        for resources in (a, b):
+            for obj in resources.api.list_namespaced_custom_object(
+                GROUP, VERSION, resources.namespace, "tuningjobs"
+            )["items"]:
+                with contextlib.suppress(k8s.ApiException):
+                    resources.patch(obj["metadata"]["name"], {"metadata": {"finalizers": None}})
+        for ns in (ns_a, ns_b):
+            with contextlib.suppress(k8s.ApiException):
+                core.delete_namespace(ns)
+    vertex = emulator.state.vertex
+    assert len(vertex.jobs_in("proj-team-a", "us-central1")) == 1
+    assert len(vertex.jobs_in("proj-team-b", "us-central1")) == 1
+    for record in (r for r in emulator.requests() if r.api == "vertex"):
+        expected = (
+            TEAM_A_SA
+            if "/projects/proj-team-a/" in record.path or _number(emulator, "proj-team-a") in record.path
+            else TEAM_B_SA
+        )
+        assert record.principal == expected, record
+    minted = emulator.requests("serviceAccounts.generateAccessToken")
+    assert {r.principal for r in minted} == {operator.adc.principal}  # type: ignore[union-attr]
+    assert {r.path.split("/")[-1].split(":")[0] for r in minted} == {TEAM_A_SA, TEAM_B_SA}
+
+
+def _number(emulator: Emulator, project: str) -> str:
+    return f"/projects/{emulator.config.project_number(project)}/"
+
+
+def test_a_job_over_the_billable_token_cap_is_cancelled_and_says_why(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenants.create(_tenant(namespace, maxBillableTokensPerJob=1000))
+    start_operator()
+    resources.create(job(namespace, "big"))
+    obj = resources.wait_for(
+        "big",
+        lambda o: (o.get("status") or {}).get("state") == "JOB_STATE_CANCELLED" and is_true(o, "Stalled"),
+        timeout=90,
+        what="cancelled",
+    )
+    stalled = condition(obj, "Stalled")
+    tokens = obj["status"]["tuningDataStats"]["totalBillableTokenCount"]
+    assert stalled["reason"] == "PolicyDenied"  # type: ignore[index]
+    assert stalled["message"].startswith(  # type: ignore[index]
+        f"status.tuningDataStats.totalBillableTokenCount: {tokens} billable tokens is more than TuningTenant "
+        f"'{namespace}-tenant' allows per job (limits.maxBillableTokensPerJob: 1000)"
+    )
+    assert int(tokens) > 1000
+    assert emulator.count("tuningJobs.cancel") >= 1
+    assert not is_true(obj, "Ready")
