@@ -151,8 +151,10 @@ class OperatorProcess:
             directory = self.log_path.parent / f"{self.log_path.stem}-google"
             self.adc = write_adc_file(self.vertex_url, directory, self.google_credentials)
         # The project is known: without it google-auth would ask Cloud Resource Manager for the project of a
-        # workload identity pool, a call to Google the operator does not need.
-        return {**self.adc.env(), "GOOGLE_CLOUD_PROJECT": self.project}
+        # workload identity pool, a call to Google the operator does not need. The operator never takes its
+        # default project from ADC (only from --project), so an operator started without one still gets the
+        # credential's project here.
+        return {**self.adc.env(), "GOOGLE_CLOUD_PROJECT": self.project or "vertexops-test"}
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
