@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
@@ -42,8 +43,9 @@ class EmulatorProcess:
         ]
         self.popen: subprocess.Popen[str] | None = None
         self.url = ""
-        # Only the control API is called from here (it takes no credential); the operator authenticates with
-        # the per-run ADC file its OperatorProcess registers with this emulator.
+        # The control API takes no credential; for its own Vertex calls (listing the jobs it then counts) the
+        # bench uses a token it has the emulator issue on start. The operator authenticates with the per-run
+        # ADC file its OperatorProcess registers with this emulator.
         self.http = httpx.Client(timeout=60)
 
     def __enter__(self) -> EmulatorProcess:
@@ -71,6 +73,9 @@ class EmulatorProcess:
             self.stop()
             raise RuntimeError(f"emulator did not start: {first!r}; see {self.log_path}")
         self.url = first.removeprefix("emulator listening on ")
+        token = f"ya29.bench-inspector-{uuid.uuid4().hex}"
+        self._control("POST", "/oauth/tokens", {"token": token, "principal": "user:bench@vertexops.test"})
+        self.http.headers["Authorization"] = f"Bearer {token}"
         return self
 
     def stop(self) -> None:

@@ -278,6 +278,10 @@ class OAuthState:
                 tuple(body.get("allowedAudiences") or ()),
             )
             return {"audience": provider.audience, "issuer": provider.issuer}
+        if path == "/tokens" and http_method == "POST":
+            # A fixed token a harness in another process uses for its own look at what the operator did.
+            issued = self.issue(_required(body, "token"), str(body.get("principal") or "user:inspector@test"))
+            return {"token": issued.token, "principal": issued.principal}
         if path == "/tokens" and http_method == "GET":
             # The emulator's own test hook: which tokens it minted, so a test can look for each one.
             return {
