@@ -288,7 +288,8 @@ class Sampler:
 
     resources: Resources
     plural: str = "tuningjobs"
-    interval: float = 0.25
+    # Often enough that even a scenario over in two seconds gives `min_rounds` listings.
+    interval: float = 0.1
     min_rounds: int = 8
     tolerate_errors: bool = False
     seen: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
