@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.apierror import ApiError, invalid_argument
+from emulator.oauth import bearer_token
 
 # The longest lifetime generateAccessToken grants without the org policy that extends it to 12 hours.
 MAX_LIFETIME_SECONDS = 3600
@@ -106,8 +107,7 @@ class Iam:
 
     def caller(self, headers: dict[str, str] | Any) -> str:
         """The principal of a request's bearer token; '' when it has none the model knows."""
-        authorization = headers.get("authorization", "")
-        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        token = bearer_token(headers)
         return (self.principal(token) or "") if token else ""
 
     def require_known(self, principal: str, service: str) -> None:

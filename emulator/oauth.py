@@ -45,6 +45,12 @@ CLOCK_SKEW_SECONDS = 300
 TOKEN_LIFETIME_SECONDS = 3599
 
 
+def bearer_token(headers: Any) -> str:
+    """The token of an `Authorization: Bearer ...` header (any case of the scheme), or ''."""
+    authorization = str(headers.get("authorization", ""))
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+
+
 class OAuthError(Exception):
     """An RFC 6749 error answer: `{"error": ..., "error_description": ...}` with HTTP 400 (or 401)."""
 

@@ -16,6 +16,7 @@ from typing import Any
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
 from emulator.faults import FaultRule
 from emulator.generation import generate, paced, stream
+from emulator.oauth import bearer_token
 from emulator.requestlog import RequestRecord
 from emulator.state import EmulatorState
 from emulator.vertex_validation import base_model_id
@@ -150,9 +151,8 @@ def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
 )
 def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    body = req.json()
-    state.generations.add("endpoints.generateContent", _vertex_path(m, "endpoints", m["e"]), body)
-    return generate(body, label, version, state.clock.now(), vertex=True)
+    name = _vertex_path(m, "endpoints", m["e"])
+    return _answer(state, req, "endpoints.generateContent", name, label=label, version=version, vertex=True)
 
 
 @_route(
@@ -164,15 +164,9 @@ def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) ->
 )
 def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    body = req.json()
-    chunks = stream(body, label, version, state.clock.now(), vertex=True)
-    return _streamed(
-        state,
-        req,
-        method="endpoints.streamGenerateContent",
-        model=_vertex_path(m, "endpoints", m["e"]),
-        body=body,
-        chunks=chunks,
+    name = _vertex_path(m, "endpoints", m["e"])
+    return _answer(
+        state, req, "endpoints.streamGenerateContent", name, label=label, version=version, vertex=True
     )
 
 
@@ -200,10 +194,10 @@ def _publisher_model(m: dict[str, str]) -> str:
 )
 def _publisher_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = _publisher_model(m)
-    body = req.json()
     name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
-    state.generations.add("publishers.models.generateContent", name, body)
-    return generate(body, model, model, state.clock.now(), vertex=True)
+    return _answer(
+        state, req, "publishers.models.generateContent", name, label=model, version=model, vertex=True
+    )
 
 
 @_route(
@@ -215,11 +209,9 @@ def _publisher_generate(state: EmulatorState, req: Request, m: dict[str, str]) -
 )
 def _publisher_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = _publisher_model(m)
-    body = req.json()
     name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
-    chunks = stream(body, model, model, state.clock.now(), vertex=True)
-    return _streamed(
-        state, req, method="publishers.models.streamGenerateContent", model=name, body=body, chunks=chunks
+    return _answer(
+        state, req, "publishers.models.streamGenerateContent", name, label=model, version=model, vertex=True
     )
 
 
@@ -351,14 +343,9 @@ def _list_operations(state: EmulatorState, req: Request, m: dict[str, str]) -> A
 )
 def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
-    body = req.json()
-    state.generations.add("tunedModels.generateContent", model.name, body)
-    return generate(
-        body,
-        str(model.fields.get("displayName") or model.model_id),
-        model.name,
-        state.clock.now(),
-        vertex=False,
+    label = str(model.fields.get("displayName") or model.model_id)
+    return _answer(
+        state, req, "tunedModels.generateContent", model.name, label=label, version=model.name, vertex=False
     )
 
 
@@ -372,11 +359,8 @@ def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> An
 def _model_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
     label = str(model.fields.get("displayName") or model.model_id)
-    body = req.json()
-    chunks = stream(body, label, model.name, state.clock.now(), vertex=False)
-    return _streamed(
-        state, req, method="tunedModels.streamGenerateContent", model=model.name, body=body, chunks=chunks
-    )
+    method = "tunedModels.streamGenerateContent"
+    return _answer(state, req, method, model.name, label=label, version=model.name, vertex=False)
 
 
 _BASE = r"^/v1beta/models/(?P<model>[^/:]+)"
@@ -397,9 +381,7 @@ def _base_model(m: dict[str, str]) -> str:
 )
 def _base_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     name = _base_model(m)
-    body = req.json()
-    state.generations.add("models.generateContent", name, body)
-    return generate(body, m["model"], name, state.clock.now(), vertex=False)
+    return _answer(state, req, "models.generateContent", name, label=m["model"], version=name, vertex=False)
 
 
 @_route(
@@ -411,9 +393,31 @@ def _base_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any
 )
 def _base_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     name = _base_model(m)
+    return _answer(
+        state, req, "models.streamGenerateContent", name, label=m["model"], version=name, vertex=False
+    )
+
+
+def _answer(
+    state: EmulatorState,
+    req: Request,
+    method: str,
+    name: str,
+    *,
+    label: str,
+    version: str,
+    vertex: bool,
+) -> Any:
+    """The answer of `name` (a model or endpoint) to generateContent, or streamGenerateContent by `method`.
+
+    Every generation is recorded (what the tests read back), the one-shot call before the answer is made.
+    """
     body = req.json()
-    chunks = stream(body, m["model"], name, state.clock.now(), vertex=False)
-    return _streamed(state, req, method="models.streamGenerateContent", model=name, body=body, chunks=chunks)
+    if method.endswith(".streamGenerateContent"):
+        chunks = stream(body, label, version, state.clock.now(), vertex=vertex)
+        return _streamed(state, req, method=method, model=name, body=body, chunks=chunks)
+    state.generations.add(method, name, body)
+    return generate(body, label, version, state.clock.now(), vertex=vertex)
 
 
 def _streamed(
@@ -601,8 +605,7 @@ _OAUTH_ONLY = {"vertex": "aiplatform.googleapis.com", "iamcredentials": "iamcred
 
 def _oauth_principal(state: EmulatorState, req: Request) -> str:
     """Whom a token minted by the emulator's OAuth endpoints belongs to ('' for none)."""
-    authorization = req.headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    token = bearer_token(req.headers)
     minted = state.oauth.lookup(token) if token else None
     return minted.principal if minted else ""
 
@@ -611,8 +614,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     """Google's answers to missing or bad credentials, per API."""
     if not state.config.require_auth:
         return
-    authorization = req.headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    token = bearer_token(req.headers)
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
     token_ok = bool(token) and (
@@ -694,7 +696,7 @@ def credential_sources(req: Request) -> tuple[str, ...]:
     access logs keep it), even though the API accepts both, as Google does.
     """
     found = []
-    if req.headers.get("authorization", "").lower().startswith("bearer "):
+    if bearer_token(req.headers):
         found.append("bearer-header")
     if req.headers.get("x-goog-api-key"):
         found.append("api-key-header")
