@@ -120,6 +120,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         metrics=metrics,
         settings=cfg.reconciler,
         admit=tenancy.admit,
+        may_create=tenancy.may_create,
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
     watch_tenancy(manager, tenancy)
