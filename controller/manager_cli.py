@@ -174,7 +174,7 @@ def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
         kind=TUNING_TENANT.kind,
         map_fn=lambda job: tenants.tenants_of_namespace(job["metadata"]["namespace"]),
     )
-    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
+    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=tenancy.keys_for_tenant)
     manager.watch(
         NAMESPACES,
         kind=TUNING_JOB.kind,

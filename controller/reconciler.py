@@ -325,7 +325,7 @@ class Reconciler:
         decision = self.may_create(obj)
         if decision.allowed or decision.reason is None:
             return None
-        new_status = {**status, **{k: v for k, v in absent.status.items() if v is not None}}
+        new_status = self._merged(status, absent.status)
         self._write_status(obj, status, self._waiting(obj, new_status, decision.reason, decision.message))
         return Result(requeue_after=decision.retry_after)
 
@@ -474,12 +474,7 @@ class Reconciler:
     def _status_from(
         self, obj: JsonObject, status: JsonObject, observation: Observation, extra: JsonObject
     ) -> JsonObject:
-        new_status = dict(status)
-        for key, value in {**observation.status, **extra}.items():
-            if value is None:
-                new_status.pop(key, None)
-            else:
-                new_status[key] = value
+        new_status = self._merged(status, {**observation.status, **extra})
         new_status["observedGeneration"] = obj["metadata"].get("generation")
         phase, reason, message = observation.phase, observation.reason, observation.message
         failed = phase in (Phase.FAILED, Phase.CANCELLED)
@@ -495,6 +490,17 @@ class Reconciler:
             synced=("True", Reason.RECONCILE_SUCCESS, ""),
             others=observation.conditions,
         )
+        return new_status
+
+    @staticmethod
+    def _merged(status: JsonObject, fields: JsonObject) -> JsonObject:
+        """Status with the backend's fields set (a field mapped to None is removed)."""
+        new_status = dict(status)
+        for key, value in fields.items():
+            if value is None:
+                new_status.pop(key, None)
+            else:
+                new_status[key] = value
         return new_status
 
     def _conditions(

@@ -26,7 +26,8 @@ from typing import Any
 
 from controller.api.conditions import Reason
 from controller.runtime.store import Store
-from controller.tenancy.matching import tenants_covering
+from controller.tenancy.identity import IMPERSONATED_FIELD
+from controller.tenancy.matching import covers, tenants_covering
 from controller.tenancy.queue import Place, Reservations, is_created, place_in_line
 from controller.tenancy.rules import Where, violations
 
@@ -223,6 +224,19 @@ class Tenancy:
             for j in self.jobs_of(tenant)
             if not is_created(j)
         ]
+
+    def keys_for_tenant(self, tenant: JsonObject) -> list[str]:
+        """Keys a tenant change can affect: every job not yet created (strict mode, namespaces moved in or
+        out), and the jobs in its namespaces whose status names another identity than its own (an admin
+        changed spec.googleServiceAccount). A status-only update of the tenant wakes no created job."""
+        keys = set(self.pending_keys())
+        identity = (tenant.get("spec") or {}).get("googleServiceAccount")
+        for job in self.tuning_jobs.list() if self.tuning_jobs is not None else ():
+            namespace = job["metadata"]["namespace"]
+            shown = (job.get("status") or {}).get(IMPERSONATED_FIELD)
+            if shown != identity and covers(tenant, namespace, self._labels(namespace)):
+                keys.add(f"{namespace}/{job['metadata']['name']}")
+        return sorted(keys)
 
     def pending_keys(self) -> list[str]:
         """Keys of every TuningJob not yet created: the ones a tenant change can affect."""

@@ -25,6 +25,8 @@ from e2e.support import Resources, condition, is_true
 from emulator.server import Emulator
 from emulator.vertex_jobs import render_job
 
+# A second service account of team A's project, for an admin who rotates the tenant's identity.
+ROTATED_SA = "team-a-2@proj-team-a.iam.gserviceaccount.com"
 ACTIVE_STATES = {"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"}
 
 
@@ -294,6 +296,51 @@ def test_after_a_rebuild_running_jobs_are_adopted_at_once_and_only_creates_wait(
 
     assert sampler.peak == 2, f"at most 2 jobs may be pending or running; the emulator saw {sampler.peak}"
     assert _created_in_order(emulator, resources) == running + queued
+
+
+def test_a_changed_tenant_identity_shows_in_status_and_is_used_from_then_on(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenant = _tenant(namespace)
+    tenants.create(tenant)
+    operator = start_operator()
+    _iam(emulator, operator)
+    assert operator.adc is not None
+    emulator.state.iam.grant(operator.adc.principal, impersonate=(ROTATED_SA,))
+    emulator.state.iam.grant(ROTATED_SA, projects=("proj-team-a",), buckets=("team-a-data",))
+    emulator.set_time_scale(0)  # the job stays pending while the admin changes the identity
+    resources.create(job(namespace, "rotated"))
+    first = resources.wait_for(
+        "rotated",
+        lambda o: (
+            bool((o.get("status") or {}).get("name"))
+            and o["status"].get("impersonatedServiceAccount") == TEAM_A_SA
+        ),
+        what="created as team-a",
+    )
+
+    tenants.patch(tenant["metadata"]["name"], {"spec": {"googleServiceAccount": ROTATED_SA}})
+    resources.wait_for(
+        "rotated",
+        lambda o: (o.get("status") or {}).get("impersonatedServiceAccount") == ROTATED_SA,
+        what="the new identity in status",
+    )
+    emulator.set_time_scale(50)
+    done = resources.wait_for("rotated", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+
+    assert done["status"]["name"] == first["status"]["name"]
+    assert done["status"]["impersonatedServiceAccount"] == ROTATED_SA
+    assert emulator.count("tuningJobs.create") == 1
+    principals = [r.principal for r in emulator.requests() if r.api == "vertex"]
+    assert principals[0] == TEAM_A_SA and principals[-1] == ROTATED_SA, principals
+    minted = {
+        r.path.split("/")[-1].split(":")[0] for r in emulator.requests("serviceAccounts.generateAccessToken")
+    }
+    assert minted == {TEAM_A_SA, ROTATED_SA}
 
 
 def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(
