@@ -280,3 +280,16 @@ def test_jobs_that_break_a_rule_do_not_hold_up_the_line() -> None:
     _line(tenancy, bad, good)
     assert tenancy.admit(bad).reason is Reason.POLICY_DENIED
     assert tenancy.may_create(good).allowed
+
+
+def test_a_tenant_change_wakes_the_jobs_whose_identity_it_changes_and_every_job_not_yet_created() -> None:
+    tenancy = _tenancy(tenant_a())
+    shown = _job(name="shown")
+    shown["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/1"}
+    shown["status"]["impersonatedServiceAccount"] = TEAM_A_SA
+    stale = _job(name="stale")
+    stale["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/2"}
+    stale["status"]["impersonatedServiceAccount"] = "old@proj-team-a.iam.gserviceaccount.com"
+    waiting = _looked_up(_job(name="waiting"))
+    _line(tenancy, shown, stale, waiting)
+    assert tenancy.keys_for_tenant(tenant_a()) == ["team-a/stale", "team-a/waiting"]
