@@ -120,6 +120,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         metrics=metrics,
         settings=cfg.reconciler,
         admit=tenancy.admit,
+        may_create=tenancy.may_create,
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
     watch_tenancy(manager, tenancy)
@@ -173,7 +174,7 @@ def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
         kind=TUNING_TENANT.kind,
         map_fn=lambda job: tenants.tenants_of_namespace(job["metadata"]["namespace"]),
     )
-    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
+    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=tenancy.keys_for_tenant)
     manager.watch(
         NAMESPACES,
         kind=TUNING_JOB.kind,

@@ -30,6 +30,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     principal: str = ""  # set by the IAM check (emulator.iam)
+    created: str = ""  # the resource name a create made, for the request log
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -92,7 +93,9 @@ def _create_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     body = req.json()
     if isinstance(body, dict):
         state.iam.check_create(req.principal, body)
-    return state.vertex.create(m["p"], m["l"], body)
+    job = state.vertex.create(m["p"], m["l"], body)
+    req.created = str(job.get("name") or "")
+    return job
 
 
 # -- IAM Credentials ---------------------------------------------------------------------------------------
@@ -724,5 +727,6 @@ def record_request(
             duration_ms=(time.monotonic() - started) * 1000.0,
             credentials=credential_sources(req),
             principal=req.principal,
+            created=req.created,
         )
     )

@@ -7,11 +7,11 @@ generated from the same list the operator uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -184,8 +184,9 @@ REASONS: dict[Reason, ReasonDoc] = {
         "Ask the platform admin to add the namespace to a TuningTenant.",
     ),
     Reason.WAITING_FOR_TENANT_QUOTA: ReasonDoc(
-        "The tenant already has limits.maxActiveJobs jobs pending or running; this one waits, with its "
-        "place in line in the message, without any call to Google.",
+        "The tenant already has limits.maxActiveJobs jobs pending or running (or earlier jobs come first); "
+        "no remote job was found for this one, and it waits with its place in line in the message. Nothing "
+        "is created on Google until its turn.",
         "Nothing; it starts in creation order as earlier jobs finish or are deleted.",
     ),
 }
@@ -232,6 +233,14 @@ def find_condition(conditions: Sequence[Condition] | None, type_: str) -> Condit
 def is_condition_true(conditions: Sequence[Condition] | None, type_: str) -> bool:
     condition = find_condition(conditions, type_)
     return condition is not None and condition.status == "True"
+
+
+def condition_reason(status: Mapping[str, Any], type_: str) -> str | None:
+    """The reason of the condition of that type in a status as JSON, when the condition is True."""
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return str(condition.get("reason"))
+    return None
 
 
 def set_condition(  # noqa: PLR0917 - the positional order the reconciler calls it with

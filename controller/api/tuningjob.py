@@ -423,6 +423,14 @@ class TuningJobStatus(ResourceStatusModel):
             "rebuilt from the same manifests find and adopt it."
         ),
     )
+    impersonated_service_account: str | None = Field(
+        default=None,
+        description=(
+            "The Google service account the operator impersonates for this job's calls to Google: the "
+            "spec.googleServiceAccount of the TuningTenant covering the namespace, as of the last reconcile "
+            "(a tenant edit shows here). Absent: the calls are made with the operator's own identity."
+        ),
+    )
     create_time: Timestamp | None = Field(default=None, description="When Vertex AI created the job.")
     start_time: Timestamp | None = Field(default=None, description="When the job first started running.")
     end_time: Timestamp | None = Field(default=None, description="When the job reached a final state.")

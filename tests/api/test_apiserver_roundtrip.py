@@ -72,6 +72,7 @@ def full_tuning_job_status() -> TuningJobStatus:
         "tuning/tuningJob/4982013113894174720?project=123",
         create_requested_time=T0,
         identity="0f3c9a1e2b4d5c6e7f8091a2b3c4d5e6",
+        impersonated_service_account="team-a-tuning@team-a-project.iam.gserviceaccount.com",
         create_time=T0,
         start_time=T1,
         end_time=T1,
