@@ -42,7 +42,7 @@ def test_a_documented_example_has_no_problem_and_counts_its_text() -> None:
                     {"text": "Describe the picture."},
                     {"fileData": {"mimeType": "image/jpeg", "fileUri": "gs://b/cat.jpg"}},
                 ],
-            },  # noqa: E501
+            },
             {"role": "model", "parts": [{"text": "A cat."}]},
         ],
         "tools": [{"functionDeclarations": [{"name": "lookup", "parameters": {"type": "object"}}]}],
@@ -63,7 +63,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
             {
                 "role": "user",
                 "parts": [{"file_data": {"mime_type": "application/pdf", "file_uri": "gs://b/x.pdf"}}],
-            },  # noqa: E501
+            },
             {"role": "model", "parts": [{"text": "Done."}]},
         ],
     }
@@ -86,39 +86,39 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
         (
             {"contents": _turns(("user", "a"), ("assistant", "b"))},
             'contents[1].role: "assistant" is not one of user, model',
-        ),  # noqa: E501
+        ),
         (
             {"contents": _turns(("system", "a"), ("model", "b"))},
             'contents[0].role: "system" is not one of user, model',
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].role: required: user or model",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": 1, "parts": [{"text": "a"}]}]},
             "contents[0].role: expected a string (user or model), got a number",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user"}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].parts: required",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user", "parts": []}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].parts: is empty",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user", "parts": "hi"}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].parts: expected a list of parts, got a string",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user", "parts": ["hi"]}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].parts[0]: expected an object",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user", "parts": [{}]}, {"role": "model", "parts": [{"text": "b"}]}]},
             "contents[0].parts[0]: has no data",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -130,7 +130,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0]: holds text and fileData",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -139,7 +139,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0].text: expected a string, got a number",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -148,7 +148,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0].fileData.mimeType: required",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -157,7 +157,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0].fileData.fileUri: required",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -169,7 +169,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             'contents[0].parts[0].fileData.fileUri: "/tmp/x.png" is not a gs:// or https:// URI',
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -178,7 +178,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0].inlineData.data: required",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -187,7 +187,7 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[1].parts[0].functionCall.name: required",
-        ),  # noqa: E501
+        ),
         (
             {
                 "contents": [
@@ -196,18 +196,18 @@ def test_snake_case_field_names_are_accepted_as_the_proto_json_mapping_allows() 
                 ]
             },
             "contents[0].parts[0].functionResponse.response: required",
-        ),  # noqa: E501
+        ),
         ({"contents": _turns(("user", "a"), ("user", "b"))}, "contents: has no model turn"),
         (
             {**GOOD, "systemInstruction": "Be brief."},
             "systemInstruction: expected an object {role, parts}, got a string",
-        ),  # noqa: E501
+        ),
         ({**GOOD, "systemInstruction": {"parts": []}}, "systemInstruction.parts: is empty"),
         ({**GOOD, "tools": {"functionDeclarations": []}}, "tools: expected a list of tools, got an object"),
         (
             {**GOOD, "tools": [{"functionDeclarations": [{"description": "x"}]}]},
             "tools[0].functionDeclarations[0].name: required",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_a_malformed_example_is_an_error_naming_its_field(line: Any, expected: str) -> None:
@@ -222,16 +222,16 @@ def test_a_malformed_example_is_an_error_naming_its_field(line: Any, expected: s
         (
             {"contents": [{"role": "user", "parts": [{"text": "a"}], "name": "x"}, GOOD["contents"][1]]},
             "contents[0].name: unknown field of a Content",
-        ),  # noqa: E501
+        ),
         (
             {"contents": [{"role": "user", "parts": [{"text": "a", "lang": "en"}]}, GOOD["contents"][1]]},
             "contents[0].parts[0].lang: unknown field of a Part",
-        ),  # noqa: E501
+        ),
         ({"contents": _turns(("user", " "), ("model", "b"))}, "contents[0].parts[0].text: is empty"),
         (
             {"contents": _turns(("user", "a"), ("model", "b"), ("user", "c"))},
             "contents[2].role: the last turn is from the user",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_what_vertex_accepts_but_ignores_is_a_warning(line: Any, expected: str) -> None:
