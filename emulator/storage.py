@@ -173,13 +173,14 @@ class Buckets:
         if not bucket or not name:
             raise StorageError(400, "required", "Required parameter: bucket and object name")
         md5 = hashlib.md5(usedforsecurity=False)
-        crc: int | None = 0
+        total = len(data) if data is not None else path.stat().st_size  # type: ignore[union-attr]
+        crc: int | None = 0 if total <= CRC32C_MAX_BYTES else None
         size = 0
         pieces: Iterator[bytes] = iter([data]) if data is not None else _file_chunks(path)  # type: ignore[arg-type]
         for piece in pieces:
             size += len(piece)
             md5.update(piece)
-            crc = crc32c(piece, crc) if crc is not None and size <= CRC32C_MAX_BYTES else None
+            crc = crc32c(piece, crc) if crc is not None else None
         with self._lock:
             self._next_generation = max(self._next_generation + 1, int(time.time() * 1_000_000))
             stored = StoredObject(

@@ -60,11 +60,13 @@ def check_file(
     """Read every line of one file and check it; file-level limits (size, example counts) included."""
     report = FileReport(uri, role, generation, size, max_problems=max_problems)
     if size > limits.max_file_bytes:
-        # Said first, and the file is still read: the user learns about its lines in the same pass.
+        # Vertex AI refuses the file whatever its lines hold: not worth reading gigabytes to say more.
         report.add(
             Severity.ERROR,
-            f"{uri}: {size} bytes is over the {limits.max_file_bytes} bytes (1 GB) a JSONL dataset may hold",
+            f"{uri}: {size} bytes is over the {limits.max_file_bytes} bytes (1 GB) a JSONL dataset may hold; "
+            "its lines were not read",
         )
+        return report
     # Far above what a valid example can hold (the token limit at 4 characters a token, in UTF-8, twice).
     max_line_bytes = limits.max_tokens_per_example * 4 * 4 * 2
     max_examples = (

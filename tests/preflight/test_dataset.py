@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from controller.preflight.dataset import FileRole, check_file
 from controller.preflight.limits import CURRENT, DatasetLimits
@@ -61,9 +62,20 @@ def test_a_validation_file_over_5000_examples_is_an_error_at_the_first_one_too_m
     assert _check("".join(_example() + "\n" for _ in range(5000)), role=FileRole.VALIDATION).errors == 0
 
 
-def test_a_file_over_the_size_limit_is_an_error_and_still_read() -> None:
-    report = _check(_example() + "\n", size=CURRENT.max_file_bytes + 1)
-    assert report.errors == 1 and report.examples == 1
+def test_a_file_over_the_size_limit_is_an_error_and_not_read() -> None:
+    def never() -> Iterator[bytes]:
+        raise AssertionError("a file over the limit was read")
+        yield b""
+
+    report = check_file(
+        never(),
+        uri="gs://b/train.jsonl",
+        role=FileRole.TRAINING,
+        generation="1",
+        size=CURRENT.max_file_bytes + 1,
+        limits=CURRENT,
+    )
+    assert report.errors == 1 and report.examples == 0
     limit = CURRENT.max_file_bytes
     assert report.problems[0].startswith(
         f"error: gs://b/train.jsonl: {limit + 1} bytes is over the {limit} bytes"
