@@ -60,7 +60,7 @@ class DatasetPreflight:
         """The spec's mode, else the operator's default; a tenant that requires the check makes it Required
         (a spec that asks for less is refused by the tenancy rules before this runs)."""
         mode = (spec.preflight.mode if spec.preflight else None) or self.settings.default_mode
-        return PreflightMode.REQUIRED if required_by else mode
+        return PreflightMode.REQUIRED if required_by else PreflightMode(mode)  # the model keeps enum values
 
     def check(self, obj: JsonObject, spec: TuningJobSpec, *, required_by: str | None = None) -> CreateCheck:
         mode = self.effective_mode(spec, required_by)
@@ -144,6 +144,9 @@ class DatasetPreflight:
         if fresh:
             if blocked is not None:
                 events.append(("Warning", blocked[0], blocked[1]))
+            elif result == "Failed":
+                text = f"{message} (preflight mode {mode.value}: the job is created anyway)"
+                events.append(("Warning", Reason(summary.get("reason") or Reason.INVALID_DATASET), text))
             elif result == "Passed":
                 events.append(("Normal", Reason.DATASET_CHECKED, message))
             else:
