@@ -149,6 +149,22 @@ def _check_content(content: Any, where: str, result: ExampleCheck, *, role_neede
         result.error(where, f"expected an object {{role, parts}}, got {_kind(content)}")
         return None
     role = content.get("role")
+    parts = content.get("parts")
+    if (
+        role in ROLES
+        and len(content) == 2
+        and type(parts) is list
+        and parts
+        and all(type(p) is dict and len(p) == 1 and type(p.get("text")) is str for p in parts)
+    ):
+        # The common shape (text parts only), checked in one pass; anything else takes the long way.
+        for part in parts:
+            text = part["text"]
+            if text.strip():
+                result.characters += len(text)
+            else:
+                result.warn(f"{where}.parts[{parts.index(part)}].text", "is empty")
+        return str(role)
     if role_needed:
         if role is None:
             result.error(f"{where}.role", "required: user or model")

@@ -6,8 +6,10 @@ are skipped up to the next newline, so one enormous line cannot exhaust the oper
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from queue import Full, Queue
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,43 @@ def iter_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes |
         yield TooLong(skipped)
     elif pending:
         yield bytes(pending)
+
+
+def prefetched(chunks: Iterable[bytes], depth: int = 4) -> Iterator[bytes]:
+    """The same chunks, read ahead by a thread (at most `depth` waiting), so the download of the next
+    megabytes overlaps the checking of these; memory stays bounded by `depth` chunks."""
+    queue: Queue[bytes | BaseException | None] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put(chunk, timeout=0.5)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as err:  # handed to the consumer, raised there
+            queue.put(err)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a generator over an HTTP response closes the response
+
+    reader = threading.Thread(target=read, name="preflight-download", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)

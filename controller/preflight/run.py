@@ -29,6 +29,7 @@ from controller.google.errors import NotFoundError, PermissionDeniedError, Unaut
 from controller.google.storage import GcsUri, ObjectMetadata, StorageClient
 from controller.preflight.dataset import FileReport, FileRole, check_file
 from controller.preflight.limits import DatasetLimits, limits_for
+from controller.preflight.lines import prefetched
 from controller.preflight.summary import Unreadable, summarize
 
 CACHE_ENTRIES = 256
@@ -115,7 +116,7 @@ class DatasetPreflight:
                 self._reports.move_to_end(key)
                 return cached
         report = check_file(
-            self.storage.iter_media(meta),
+            prefetched(self.storage.iter_media(meta)),
             uri=str(meta.uri),
             role=role,
             generation=meta.generation,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from controller.preflight.lines import TooLong, iter_lines
+from controller.preflight.lines import TooLong, iter_lines, prefetched
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 64])
@@ -24,3 +26,32 @@ def test_an_over_long_line_is_reported_with_its_length_and_skipped(size: int) ->
 def test_a_final_newline_makes_no_empty_last_line() -> None:
     assert list(iter_lines([b"a\n", b"b\n"], 10)) == [b"a", b"b"]
     assert list(iter_lines([], 10)) == []
+
+
+def test_prefetching_keeps_order_and_hands_a_download_error_to_the_reader() -> None:
+    assert list(prefetched(iter([b"a", b"b", b"c"]), depth=1)) == [b"a", b"b", b"c"]
+
+    def failing() -> Iterator[bytes]:
+        yield b"x"
+        raise OSError("connection reset")
+
+    got = prefetched(failing())
+    assert next(got) == b"x"
+    with pytest.raises(OSError, match="connection reset"):
+        next(got)
+
+
+def test_a_reader_that_stops_early_closes_the_download() -> None:
+    closed: list[bool] = []
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"x"
+        finally:
+            closed.append(True)
+
+    got = prefetched(endless(), depth=2)
+    assert next(got) == b"x"
+    got.close()
+    assert closed == [True]
