@@ -199,3 +199,19 @@ def test_jobs_that_break_a_rule_do_not_hold_up_the_line() -> None:
     tenancy.tuning_jobs.upsert(good)
     assert tenancy.admit(bad).reason is Reason.POLICY_DENIED
     assert tenancy.admit(good).allowed
+
+
+def test_a_tenant_that_requires_the_dataset_preflight_refuses_warn_only_and_skip() -> None:
+    tenant = tenant_a()
+    tenant["spec"]["requireDatasetPreflight"] = True
+    for mode in ("Skip", "WarnOnly"):
+        spec = job("team-a", preflight={"mode": mode})["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == [
+            f"spec.preflight.mode: {mode} is not allowed by TuningTenant 'team-a' (requireDatasetPreflight: "
+            "the dataset must be checked; use Required or leave it out)"
+        ]
+    for preflight in ({"mode": "Required"}, {"strict": True}, None):
+        spec = job("team-a", **({"preflight": preflight} if preflight else {}))["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == []
+    skipping = job("team-a", preflight={"mode": "Skip"})["spec"]
+    assert violations(skipping, tenant_a(), where(skipping, tenant_a())) == [], "only when the tenant asks"
