@@ -69,7 +69,7 @@ def run(env: BenchEnv, megabytes: int, workdir: Path) -> RunResult:
 
 
 def _generate(path: Path, target: int) -> int:
-    """Supervised examples of mixed sizes (a few hundred bytes to a few KB), written until `target` bytes."""
+    """Supervised examples of mixed sizes (a few hundred bytes to a few KB), up to `target` bytes."""
     rng = random.Random(18)
     words = [
         "order", "invoice", "refund", "shipping", "password", "account", "delivery", "address", "return",
@@ -89,8 +89,7 @@ def _generate(path: Path, target: int) -> int:
         templates.append(json.dumps(example).encode() + b"\n")
     written = lines = 0
     with path.open("wb") as out:
-        while written < target:
-            line = templates[lines % len(templates)]
+        while written + len(line := templates[lines % len(templates)]) <= target:  # 1 GiB is the limit
             out.write(line)
             written += len(line)
             lines += 1
