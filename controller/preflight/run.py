@@ -95,6 +95,9 @@ class DatasetPreflight:
             checked=format_timestamp(self._now()),
             max_problems=self.settings.max_problems,
         )
+        if _without_time(summary) == _without_time(previous):
+            # The same finding again (a file still missing or unreadable): no new event, no status write.
+            return self._outcome(previous, mode, strict, fresh=False)
         return self._outcome(summary, mode, strict, fresh=True)
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -168,6 +171,10 @@ def _same_check(
         if isinstance(meta, Unreadable) or checked.get(str(meta.uri)) != meta.generation:
             return False
     return True
+
+
+def _without_time(summary: JsonObject) -> JsonObject:
+    return {key: value for key, value in summary.items() if key != "checkedTime"}
 
 
 def _digest(*parts: object) -> str:
