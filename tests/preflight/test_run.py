@@ -49,7 +49,7 @@ def _spec(**preflight: Any) -> TuningJobSpec:
         {
             "baseModel": "gemini-2.5-flash",
             "supervisedTuningSpec": {
-                "trainingDatasetUri": "gs://b/train.jsonl",
+                "trainingDatasetUri": "gs://bkt/train.jsonl",
                 "hyperParameters": {"epochCount": 3},
             },
             **({"preflight": preflight} if preflight else {}),
@@ -62,7 +62,7 @@ def _media(emu: Emulator) -> int:
 
 
 def test_a_result_in_status_is_not_read_again_until_the_generation_changes(emu: Emulator) -> None:
-    emu.put_object("b", "train.jsonl", GOOD)
+    emu.put_object("bkt", "train.jsonl", GOOD)
     first = _preflight(emu).check({"status": {}}, _spec())
     assert first.blocked is None
     assert [(t, r) for t, r, _ in first.events] == [("Normal", Reason.DATASET_CHECKED)]
@@ -72,17 +72,17 @@ def test_a_result_in_status_is_not_read_again_until_the_generation_changes(emu: 
     again = _preflight(emu).check({"status": first.status}, _spec())
     assert again.status == first.status and again.events == []
     assert _media(emu) == 1
-    emu.put_object("b", "train.jsonl", GOOD + b"not json\n")
+    emu.put_object("bkt", "train.jsonl", GOOD + b"not json\n")
     changed = _preflight(emu).check({"status": first.status}, _spec())
     assert _media(emu) == 2
     assert changed.blocked is not None and changed.blocked[0] is Reason.INVALID_DATASET
     assert changed.blocked[1].endswith(
-        "first: gs://b/train.jsonl line 5: not valid JSON: Expecting value at column 1"
+        "first: gs://bkt/train.jsonl line 5: not valid JSON: Expecting value at column 1"
     )
 
 
 def test_a_changed_input_checks_again(emu: Emulator) -> None:
-    emu.put_object("b", "train.jsonl", GOOD)
+    emu.put_object("bkt", "train.jsonl", GOOD)
     preflight = _preflight(emu)
     first = preflight.check({"status": {}}, _spec())
     strict = preflight.check({"status": first.status}, _spec(strict=True))
@@ -95,15 +95,15 @@ def test_a_missing_file_blocks_once_with_one_event_however_often_it_is_looked_at
     preflight = _preflight(emu)
     first = preflight.check({"status": {}}, _spec())
     assert first.blocked is not None and first.blocked[0] is Reason.NOT_FOUND
-    assert "gs://b/train.jsonl does not exist" in first.blocked[1]
+    assert "gs://bkt/train.jsonl does not exist" in first.blocked[1]
     assert len(first.events) == 1
     again = preflight.check({"status": first.status}, _spec())
     assert again.blocked == first.blocked and again.events == [] and again.status == first.status
 
 
 def test_an_unreadable_bucket_names_the_identity_and_the_permission(emu: Emulator) -> None:
-    emu.put_object("b", "train.jsonl", GOOD)
-    emu.state.iam.grant("other@proj.iam.gserviceaccount.com", buckets=("b",))
+    emu.put_object("bkt", "train.jsonl", GOOD)
+    emu.state.iam.grant("other@proj.iam.gserviceaccount.com", buckets=("bkt",))
     checked = _preflight(emu).check({"status": {}}, _spec())
     assert checked.blocked is not None and checked.blocked[0] is Reason.PERMISSION_DENIED
     assert f"{READER} does not have storage.objects.get access" in checked.blocked[1]
@@ -111,7 +111,7 @@ def test_an_unreadable_bucket_names_the_identity_and_the_permission(emu: Emulato
 
 
 def test_warn_only_reports_and_lets_the_create_go_ahead_and_skip_reads_nothing(emu: Emulator) -> None:
-    emu.put_object("b", "train.jsonl", b"{}\n")
+    emu.put_object("bkt", "train.jsonl", b"{}\n")
     warned = _preflight(emu).check({"status": {}}, _spec(mode="WarnOnly"))
     assert warned.blocked is None and warned.status["preflight"]["result"] == "Failed"
     assert [(t, r) for t, r, _ in warned.events] == [("Warning", Reason.INVALID_DATASET)]
@@ -122,7 +122,7 @@ def test_warn_only_reports_and_lets_the_create_go_ahead_and_skip_reads_nothing(e
 
 
 def test_a_tenant_that_requires_the_check_overrides_an_operator_default_of_skip(emu: Emulator) -> None:
-    emu.put_object("b", "train.jsonl", b"{}\n")
+    emu.put_object("bkt", "train.jsonl", b"{}\n")
     preflight = _preflight(emu, default=PreflightMode.SKIP)
     assert preflight.check({"status": {}}, _spec()).blocked is None
     required = preflight.check({"status": {}}, _spec(), required_by="team-a")
