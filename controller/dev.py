@@ -129,7 +129,7 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
         ):
             if args.fail:
                 emu.fail_jobs(at_fraction=0.5)
-            _upload_sample_datasets(emu)
+            upload_sample_datasets(emu)
             yield _Environment(node.control_plane, emu, where)
             _say("stopping the node, the emulator and the control plane")
         return
@@ -143,7 +143,7 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
         with Emulator(config) as emulator:
             if args.fail:
                 emulator.fail_jobs(at_fraction=0.5)
-            _upload_sample_datasets(emulator)
+            upload_sample_datasets(emulator)
             _say("starting the operator under its own ServiceAccount")
             operator = OperatorProcess(
                 grant_operator_rights(control_plane),
@@ -165,7 +165,8 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
                 operator.stop()
 
 
-def _upload_sample_datasets(emulator: Emulator) -> None:
+def upload_sample_datasets(emulator: Emulator) -> None:
+    """Put the sample TuningJob's training and validation files in the emulator's Cloud Storage."""
     _say("putting the sample datasets in the emulator's Cloud Storage (gs://vertexops-demo/support/)")
     samples = package_files.files("controller.samples")
     for (bucket, name), file in SAMPLE_DATASETS.items():
