@@ -45,6 +45,7 @@ from controller.api.conditions import Condition, ConditionType, Reason, conditio
 from controller.external import (
     CREATE_INTENT_ANNOTATION,
     LEGACY_INTENT_FIELD,
+    CreateCheck,
     ExternalClient,
     JsonObject,
     Observation,
@@ -165,8 +166,16 @@ class Reconciler:
         superseded: list[str] = []  # versions written in this reconcile before its status write
         try:
             observation = self.backend.observe(obj)
+            checked_status: JsonObject = {}
             if not observation.exists:
-                waiting = self._waiting_for_turn(obj, status, observation)
+                # Before anything is paid for: the backend's own checks (a tuning job's dataset preflight).
+                checked = self.backend.check_before_create(obj)
+                for event_type, why, text in checked.events:
+                    self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
+                if checked.blocked is not None:
+                    return self._blocked_before_create(obj, status, checked)
+                checked_status = checked.status
+                waiting = self._waiting_for_turn(obj, status, observation, checked_status)
                 if waiting is not None:
                     return waiting
                 created = self._create(obj, observation)
@@ -182,7 +191,7 @@ class Reconciler:
                 if not observation.up_to_date:
                     observation = self.backend.update(obj, observation)
                     self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
-            extra = self._after_ready(obj, status, observation)
+            extra = {**checked_status, **self._after_ready(obj, status, observation)}
         except SpecError as err:
             self._write_status(obj, status, self._stalled(obj, status, err.reason, err.message, synced=True))
             return Result(requeue_after=err.retry_after)
@@ -226,6 +235,15 @@ class Reconciler:
             obj, "Created", f"created {self.backend.noun} {observation.status.get('name', '')}".strip()
         )
         return observation, written
+
+    def _blocked_before_create(self, obj: JsonObject, status: JsonObject, checked: CreateCheck) -> Result:
+        """A check before create said no: Stalled with its reason, its findings in status, nothing created.
+        The check runs again after `retry_after` (a fixed dataset is seen without touching the resource)."""
+        assert checked.blocked is not None
+        reason, message = checked.blocked
+        merged = {**status, **checked.status}
+        self._write_status(obj, status, self._stalled(obj, merged, reason, message, synced=True))
+        return Result(requeue_after=checked.retry_after)
 
     def _report_found(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
         """An event when a remote object that status did not name yet was found instead of created."""
@@ -318,14 +336,20 @@ class Reconciler:
         self._write_status(obj, status, self._stalled(obj, status, decision.reason, decision.message, True))
         return Result(requeue_after=self.settings.stalled_retry_seconds)
 
-    def _waiting_for_turn(self, obj: JsonObject, status: JsonObject, absent: Observation) -> Result | None:
-        """Nothing to adopt was found: ask the tenancy whether a create may go now (only creates queue)."""
+    def _waiting_for_turn(
+        self, obj: JsonObject, status: JsonObject, absent: Observation, checked: JsonObject
+    ) -> Result | None:
+        """Nothing to adopt was found: ask the tenancy whether a create may go now (only creates queue).
+
+        `checked` is what the checks before create found (the dataset preflight): a job waiting in line
+        shows it already, so a bad dataset is known before the job's turn comes.
+        """
         if self.may_create is None:
             return None
         decision = self.may_create(obj)
         if decision.allowed or decision.reason is None:
             return None
-        new_status = self._merged(status, absent.status)
+        new_status = {**self._merged(status, absent.status), **checked}
         self._write_status(obj, status, self._waiting(obj, new_status, decision.reason, decision.message))
         return Result(requeue_after=decision.retry_after)
 

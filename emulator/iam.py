@@ -11,7 +11,8 @@ Grants are plain sets, one per question Google's IAM answers for these APIs:
   Creator);
 - `project_users[project]`: who holds the `aiplatform.*` permissions on the project (roles/aiplatform.user);
 - `act_as[sa]`: who may run a job as `sa` (`iam.serviceAccounts.actAs`, roles/iam.serviceAccountUser);
-- `bucket_readers[bucket]`: who may read the bucket's objects (`storage.objects.get`).
+- `bucket_readers[bucket]`: who may read the bucket's objects (`storage.objects.get`);
+- `bucket_writers[bucket]`: who may upload objects to it (`storage.objects.create`, emulator.storage).
 
 Training data is read as the job's service account when it names one, otherwise as the caller (standing in
 for the project's tuning service agent, which reads with the project's grants). Vertex refuses the create
@@ -67,6 +68,7 @@ class Iam:
         self.project_users: dict[str, set[str]] = defaultdict(set)
         self.act_as: dict[str, set[str]] = defaultdict(set)
         self.bucket_readers: dict[str, set[str]] = defaultdict(set)
+        self.bucket_writers: dict[str, set[str]] = defaultdict(set)
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -83,8 +85,9 @@ class Iam:
         impersonate: tuple[str, ...] = (),
         act_as: tuple[str, ...] = (),
         buckets: tuple[str, ...] = (),
+        write_buckets: tuple[str, ...] = (),
     ) -> None:
-        """Grant `principal` projects, impersonating and acting as service accounts, and bucket reads."""
+        """Grant `principal` projects, impersonating and acting as service accounts, bucket reads, uploads."""
         with self._lock:
             self.enabled = True
             for project in projects:
@@ -95,6 +98,8 @@ class Iam:
                 self.act_as[account].add(principal)
             for bucket in buckets:
                 self.bucket_readers[bucket].add(principal)
+            for bucket in write_buckets:
+                self.bucket_writers[bucket].add(principal)
 
     # -- asking ------------------------------------------------------------------------------------------
 

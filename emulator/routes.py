@@ -19,6 +19,7 @@ from emulator.generation import generate, paced, stream
 from emulator.oauth import bearer_token
 from emulator.requestlog import RequestRecord
 from emulator.state import EmulatorState
+from emulator.storage import ROUTE_TABLE as STORAGE_ROUTES
 from emulator.vertex_validation import base_model_id
 
 
@@ -451,6 +452,14 @@ def _streamed(
     return Response(200, body=body_bytes, headers={"content-type": "application/json; charset=UTF-8"})
 
 
+# -- Cloud Storage (emulator.storage) ---------------------------------------------------------------------
+
+ROUTES.extend(
+    Route(http, re.compile(pattern + "$"), "storage", method, handler, permission)
+    for http, pattern, method, permission, handler in STORAGE_ROUTES
+)
+
+
 # -- dispatch ----------------------------------------------------------------------------------------------
 
 
@@ -603,7 +612,11 @@ def _error_info(reason: str, domain: str, service: str) -> list[dict[str, Any]]:
 
 
 # APIs that take only OAuth tokens, by the service name their errors carry.
-_OAUTH_ONLY = {"vertex": "aiplatform.googleapis.com", "iamcredentials": "iamcredentials.googleapis.com"}
+_OAUTH_ONLY = {
+    "vertex": "aiplatform.googleapis.com",
+    "iamcredentials": "iamcredentials.googleapis.com",
+    "storage": "storage.googleapis.com",
+}
 
 
 def _oauth_principal(state: EmulatorState, req: Request) -> str:

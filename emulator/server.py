@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -201,6 +202,21 @@ class Emulator:
 
     def reset(self) -> None:
         self.state.reset()
+
+    # -- Cloud Storage ---------------------------------------------------------------------------------
+
+    def put_object(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes | str | None = None,
+        *,
+        path: Path | None = None,
+        content_type: str = "application/jsonl",
+    ) -> dict[str, Any]:
+        """Store an object (a new generation if it exists) and return its resource, as an upload would."""
+        raw = data.encode() if isinstance(data, str) else data
+        return self.state.storage.put(bucket, name, raw, path=path, content_type=content_type).resource()
 
     # -- request log -----------------------------------------------------------------------------------
 

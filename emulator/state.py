@@ -13,6 +13,7 @@ from emulator.generation import GenerationLog
 from emulator.iam import Iam
 from emulator.oauth import OAuthState
 from emulator.requestlog import RequestLog
+from emulator.storage import Buckets
 from emulator.vertex_jobs import VertexJobs
 from emulator.vertex_metrics import VertexMetrics
 
@@ -38,6 +39,7 @@ class EmulatorState:
         self.metrics = VertexMetrics(self.vertex)
         self.gemini = GeminiModels(self.config, self.clock, self.rng, self.failures)
         self.iam = Iam(self.config.project_number)
+        self.storage = Buckets(self.iam)
 
     def reset(self) -> None:
         """Forget every job, model, fault and logged request; re-seed the random generator."""

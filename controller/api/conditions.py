@@ -61,6 +61,9 @@ class Reason(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     NO_TENANT = "NoTenant"
     WAITING_FOR_TENANT_QUOTA = "WaitingForTenantQuota"
+    INVALID_DATASET = "InvalidDataset"
+    DATASET_CHECKED = "DatasetChecked"
+    DATASET_WARNINGS = "DatasetWarnings"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,21 @@ REASONS: dict[Reason, ReasonDoc] = {
         "no remote job was found for this one, and it waits with its place in line in the message. Nothing "
         "is created on Google until its turn.",
         "Nothing; it starts in creation order as earlier jobs finish or are deleted.",
+    ),
+    Reason.INVALID_DATASET: ReasonDoc(
+        "The dataset preflight found errors in the training or validation JSONL (listed with file, line "
+        "and field in status.preflight.problems); no job was created.",
+        "Fix the lines and upload the file again: the new generation is checked and the job created "
+        "without touching the resource. Or set spec.preflight.mode to WarnOnly or Skip.",
+    ),
+    Reason.DATASET_CHECKED: ReasonDoc(
+        "The dataset preflight read the files and found no problem; status.preflight has the counts.",
+        "Nothing.",
+    ),
+    Reason.DATASET_WARNINGS: ReasonDoc(
+        "The dataset preflight found examples Vertex AI would truncate, drop or partly ignore; the job is "
+        "created anyway (spec.preflight.strict makes them block).",
+        "Look at status.preflight.problems and fix the data if the warnings matter.",
     ),
 }
 

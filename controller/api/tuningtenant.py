@@ -193,6 +193,14 @@ class TuningTenantSpec(ApiModel):
         description="Base models a TuningJob may tune (spec.baseModel, exactly); any model when absent.",
     )
     limits: TenantLimits | None = Field(default=None, description="Limits on what the tenant may run.")
+    require_dataset_preflight: bool | None = Field(
+        default=None,
+        description=(
+            "Every TuningJob of these namespaces has its dataset checked before the job is created "
+            "(spec.preflight.mode Required, whatever the operator's default); a job asking for WarnOnly or "
+            "Skip is refused."
+        ),
+    )
 
 
 TENANT_SPEC_RULES: tuple[dict[str, str], ...] = (

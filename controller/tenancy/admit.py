@@ -99,6 +99,13 @@ class Tenancy:
         limit = ((tenant or {}).get("spec", {}).get("limits") or {}).get("maxBillableTokensPerJob")
         return (int(limit), str(tenant["metadata"]["name"])) if tenant and limit else None
 
+    def preflight_required_by(self, obj: JsonObject) -> str | None:
+        """The name of the job's tenant when it sets requireDatasetPreflight; None otherwise."""
+        tenant = self.tenant_of(obj["metadata"]["namespace"])
+        if tenant and tenant.get("spec", {}).get("requireDatasetPreflight"):
+            return str(tenant["metadata"]["name"])
+        return None
+
     # -- the decision --------------------------------------------------------------------------------------
 
     def admit(self, obj: JsonObject) -> Decision:

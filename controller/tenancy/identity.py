@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.api.conditions import Reason
-from controller.external import ExternalClient, JsonObject, Observation, Phase
+from controller.external import CreateCheck, ExternalClient, JsonObject, Observation, Phase
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, CredentialsAuth
 
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
@@ -114,6 +114,9 @@ class IdentityBackends:
             "cancelled"
         )
         return observation
+
+    def check_before_create(self, obj: JsonObject) -> CreateCheck:
+        return self.backend_for(obj).check_before_create(obj)
 
     def create(self, obj: JsonObject) -> Observation:
         return self._recorded(obj, self.backend_for(obj).create(obj))

@@ -87,8 +87,14 @@ class OperatorProcess:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         google_credentials: str = SERVICE_ACCOUNT,
+        preflight_default: str | None = "Skip",
     ) -> None:
-        """`google_credentials`: "service-account", "external-account", or "none" for no ADC file at all."""
+        """`google_credentials`: "service-account", "external-account", or "none" for no ADC file at all.
+
+        `preflight_default` is passed as --preflight-default (None: the operator's own default, Required).
+        Skip unless asked: most suites name datasets that the emulator's Cloud Storage does not hold, and
+        are about something else; the preflight's own tests put their files there and ask for Required.
+        """
         self.kubeconfig = kubeconfig
         self.vertex_url = vertex_url
         self.gemini_url = gemini_url or vertex_url
@@ -100,6 +106,7 @@ class OperatorProcess:
         self.extra_args = list(extra_args)
         self.env = env
         self.google_credentials = google_credentials
+        self.preflight_default = preflight_default
         self.adc: AdcCredentials | None = None
         self.http_port = 0
         self.popen: subprocess.Popen[bytes] | None = None
@@ -122,6 +129,7 @@ class OperatorProcess:
             "--bind-address=127.0.0.1",
             f"--http-port={self.http_port}",
             "--log-format=json",
+            *([f"--preflight-default={self.preflight_default}"] if self.preflight_default else []),
             *self.extra_args,
         ]
 

@@ -293,3 +293,19 @@ def test_a_tenant_change_wakes_the_jobs_whose_identity_it_changes_and_every_job_
     waiting = _looked_up(_job(name="waiting"))
     _line(tenancy, shown, stale, waiting)
     assert tenancy.keys_for_tenant(tenant_a()) == ["team-a/stale", "team-a/waiting"]
+
+
+def test_a_tenant_that_requires_the_dataset_preflight_refuses_warn_only_and_skip() -> None:
+    tenant = tenant_a()
+    tenant["spec"]["requireDatasetPreflight"] = True
+    for mode in ("Skip", "WarnOnly"):
+        spec = job("team-a", preflight={"mode": mode})["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == [
+            f"spec.preflight.mode: {mode} is not allowed by TuningTenant 'team-a' (requireDatasetPreflight: "
+            "the dataset must be checked; use Required or leave it out)"
+        ]
+    for preflight in ({"mode": "Required"}, {"strict": True}, None):
+        spec = job("team-a", **({"preflight": preflight} if preflight else {}))["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == []
+    skipping = job("team-a", preflight={"mode": "Skip"})["spec"]
+    assert violations(skipping, tenant_a(), where(skipping, tenant_a())) == [], "only when the tenant asks"
