@@ -21,7 +21,7 @@ from controller.testenv.gitrepo import GitRepo
 from controller.testenv.operator import OperatorProcess
 from controller.testenv.tools import Tools
 from emulator.server import Emulator
-from gitops_engines.conftest import OperatorFactory, fast_emulator, make_namespace
+from gitops_engines.conftest import OperatorFactory, engine_control_plane, fast_emulator, make_namespace
 from gitops_engines.docs_snippets import command_snippet
 from gitops_engines.manifests import ROOT, tuning_application, tuning_job
 
@@ -34,9 +34,9 @@ def argocd(
 ) -> Iterator[ArgoCD]:
     argo = ArgoCD(cluster, argocd_tools, tmp_path_factory.mktemp("argocd"), extra_path=(tools.helm3.parent,))
     argo.install_config()
-    # The step docs/gitops.md gives users, verbatim.
+    # The step docs/gitops.md gives users, verbatim, before the controller starts.
     install_health_checks(cluster)
-    with argo.start():
+    with argo:
         yield argo
 
 
@@ -226,12 +226,17 @@ def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer
 
 
 def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
-    *, tools: Tools, argocd_tools: ArgoCDTools, tmp_path: Path, start_operator: OperatorFactory
+    *,
+    tools: Tools,
+    argocd_tools: ArgoCDTools,
+    gc_binary: Path,
+    tmp_path: Path,
+    start_operator: OperatorFactory,
 ) -> None:
     """A first sync: nothing of vertexops exists yet; the CRDs and the job come in one Application."""
     from gitops_engines.conftest import PROJECT_CRDS
 
-    with fast_emulator() as emulator, ControlPlane(tools=tools) as cp:
+    with fast_emulator() as emulator, engine_control_plane(tools, gc_binary) as cp:
         fleet = GitRepo(tmp_path / "git" / "fleet")
         for crd in PROJECT_CRDS:
             fleet.copy_in(crd, f"tuning/crds/{crd.name}")
@@ -243,7 +248,7 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
         argo = ArgoCD(cp, argocd_tools, tmp_path / "argocd", extra_path=(tools.helm3.parent,))
         argo.install_config()
         install_health_checks(cp)
-        with argo.start():
+        with argo:
             apply(cp, app)
             argo.wait_application("ml-tuning", synced_at(revision), "Synced", timeout=120)
             start_operator(cp, emulator, [namespace])
@@ -259,7 +264,12 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
 
 
 def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_job_again(
-    *, tools: Tools, argocd_tools: ArgoCDTools, tmp_path: Path, start_operator: OperatorFactory
+    *,
+    tools: Tools,
+    argocd_tools: ArgoCDTools,
+    gc_binary: Path,
+    tmp_path: Path,
+    start_operator: OperatorFactory,
 ) -> None:
     """A fresh control plane, the same Git repository, the same Google project (the emulator): Argo CD
     syncs the TuningJobs back, and the operator adopts the jobs already paid for instead of creating them
@@ -290,7 +300,7 @@ def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_jo
         return " is running" in (resource_health(app, "TuningJob", name)[1] or "")
 
     with fast_emulator(total_steps=400) as emulator:
-        with ControlPlane(tools=tools) as first:
+        with engine_control_plane(tools, gc_binary) as first:
             argo, operator = cluster_from_git(first, emulator, "first")
             try:
                 emulator.set_time_scale(2000)  # let the first job finish quickly ...
@@ -312,7 +322,7 @@ def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_jo
         assert emulator.count("tuningJobs.create") == 2
         creates_before = emulator.count("tuningJobs.create")
 
-        with ControlPlane(tools=tools) as second:
+        with engine_control_plane(tools, gc_binary) as second:
             argo, operator = cluster_from_git(second, emulator, "second")
             try:
                 emulator.set_time_scale(2000)

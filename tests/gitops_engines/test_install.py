@@ -22,6 +22,7 @@ from controller.testenv.engine_tools import ArgoCDTools, FluxTools
 from controller.testenv.flux import KUSTOMIZE, Flux, ready
 from controller.testenv.gitrepo import GitHttpServer, GitRepo
 from controller.testenv.tools import Tools
+from gitops_engines.conftest import engine_control_plane
 from gitops_engines.manifests import ARGOCD_EXAMPLES, FLUX_EXAMPLES, ROOT, load_all
 
 pytestmark = pytest.mark.gitops_engines
@@ -37,8 +38,8 @@ OPERATOR_OBJECTS = (
 
 
 @pytest.fixture
-def cp(tools: Tools) -> Iterator[ControlPlane]:
-    with ControlPlane(tools=tools) as control_plane:
+def cp(tools: Tools, gc_binary: Path) -> Iterator[ControlPlane]:
+    with engine_control_plane(tools, gc_binary) as control_plane:
         yield control_plane
 
 
