@@ -315,16 +315,29 @@ def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_jo
                     "ml-tuning", lambda a: running(a, "running-run"), "running", timeout=120
                 )
                 assert synced_at(revision)(argo.application("ml-tuning") or {})
+                # Real time from here: the job is still running when the cluster is rebuilt.
+                emulator.set_time_scale(1)
+                running_job = get_job(first, namespace, "running-run")
+                assert running_job is not None
+                remote = running_job["status"]["name"]
             finally:
                 operator.stop()
                 argo.stop()
-        # The old cluster is gone, its operator and Argo CD with it.
+        # The old cluster is gone, its operator and Argo CD with it; the job it paid for runs on.
         assert emulator.count("tuningJobs.create") == 2
         creates_before = emulator.count("tuningJobs.create")
+        _, project, _, location, _, job_id = remote.split("/")
+        assert emulator.state.vertex.get(project, location, job_id)["state"] == "JOB_STATE_RUNNING"
 
         with engine_control_plane(tools, gc_binary) as second:
             argo, operator = cluster_from_git(second, emulator, "second")
             try:
+                # The rebuilt cluster follows the job that is still running: the same one, not a new one.
+                argo.wait_application(
+                    "ml-tuning", lambda a: running(a, "running-run"), "running again", timeout=180
+                )
+                adopted = get_job(second, namespace, "running-run")
+                assert adopted is not None and adopted["status"]["name"] == remote, adopted
                 emulator.set_time_scale(2000)
                 app = argo.wait_application(
                     "ml-tuning",
