@@ -22,7 +22,7 @@ from controller.testenv.operator import OperatorProcess
 from controller.testenv.tools import Tools
 from emulator.server import Emulator
 from gitops_engines.conftest import OperatorFactory, engine_control_plane, fast_emulator, make_namespace
-from gitops_engines.docs_snippets import command_snippet
+from gitops_engines.docs_snippets import command_snippet, run_shell, snippet
 from gitops_engines.manifests import ROOT, tuning_application, tuning_job
 
 pytestmark = pytest.mark.gitops_engines
@@ -114,6 +114,17 @@ def test_a_committed_tuning_job_is_synced_progressing_then_healthy_and_never_out
     assert message == f"tuning job {job['status']['name']} is running"
     assert health(app)[0] == "Progressing"
 
+    # docs/gitops.md's kubectl commands, as a user runs them in the namespace: `kubectl wait` returns
+    # once the job is Ready, and the listing shows its columns.
+    kubeconfig = tmp_path / "user.kubeconfig"
+    kubeconfig.write_text(cluster.kubeconfig.read_text())
+    cluster.kubectl("config", "set-context", "--current", f"--namespace={namespace}", kubeconfig=kubeconfig)
+    listing = run_shell("kubectl-wait", kubeconfig, (cluster.tools.kubectl.parent,)).stdout
+    assert "tuningjob.tuning.vertexops.dev/support-bot condition met" in listing, listing
+    header = listing.splitlines()[1].split()
+    assert header[:5] == ["NAMESPACE", "NAME", "STATE", "READY", "PROGRESS"] and "LOSS" in header, listing
+    assert f"{namespace} " in listing and "JOB_STATE_SUCCEEDED" in listing, listing
+
     app = argocd.wait_application(
         app_name, lambda a: resource_health(a, "TuningJob", "support-bot")[0] == "Healthy", "Healthy",
         observe=history,
@@ -183,8 +194,9 @@ def test_a_job_the_emulator_fails_turns_degraded_with_its_message(
 def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer_lets_go(
     *, cluster: ControlPlane, argocd: ArgoCD, fleet: GitRepo, tmp_path: Path, start_operator: OperatorFactory
 ) -> None:
-    # A job long enough to be running when it leaves Git.
-    with fast_emulator(total_steps=2000) as emulator:
+    # A job long enough to be running when it leaves Git, and a cancel that takes Google 20 s (600 simulated
+    # seconds at 30x): long enough to see the finalizer hold the object while the job stops.
+    with fast_emulator(total_steps=2000, cancel_seconds=600) as emulator:
         namespace = make_namespace(cluster)
         start_operator(cluster, emulator, [namespace])
         fleet.write("tuning/keep.yaml", tuning_job("keeper", deletionPolicy="Orphan"))
@@ -207,8 +219,19 @@ def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer
         fleet.remove("tuning/drop.yaml")
         revision = fleet.commit("Stop the dropped job")
         argocd.refresh(app_name)
-        argocd.wait_application(app_name, synced_at(revision), "Synced at the new revision")
 
+        # Pruned: the object is being deleted, the operator's finalizer holds it while Google cancels the
+        # job, and the Application says so (OutOfSync, the TuningJob pending deletion).
+        def pending_deletion(app: dict[str, Any]) -> bool:
+            _, message = resource_health(app, "TuningJob", "dropped")
+            return sync_status(app) == "OutOfSync" and (message or "").startswith("Pending deletion")
+
+        argocd.wait_application(app_name, pending_deletion, "pruning the dropped job")
+        holding = get_job(cluster, namespace, "dropped")
+        assert holding is not None and holding["metadata"].get("deletionTimestamp"), holding
+        assert "tuning.vertexops.dev/finalizer" in holding["metadata"]["finalizers"], holding["metadata"]
+
+        argocd.wait_application(app_name, synced_at(revision), "Synced at the new revision", timeout=120)
         deadline = time.monotonic() + 60
         while get_job(cluster, namespace, "dropped") is not None:
             assert time.monotonic() < deadline, get_job(cluster, namespace, "dropped")
@@ -216,10 +239,8 @@ def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer
         cancels = [r for r in emulator.requests("tuningJobs.cancel") if remote in r.path]
         assert len(cancels) == 1, emulator.requests("tuningJobs.cancel")
         _, project, _, location, _, job_id = remote.split("/")
-        assert emulator.state.vertex.get(project, location, job_id)["state"] in (
-            "JOB_STATE_CANCELLING",
-            "JOB_STATE_CANCELLED",
-        )
+        # The finalizer let go only once the job had stopped.
+        assert emulator.state.vertex.get(project, location, job_id)["state"] == "JOB_STATE_CANCELLED"
         keeper = get_job(cluster, namespace, "keeper")
         assert keeper is not None and keeper["metadata"].get("deletionTimestamp") is None
         assert not [r for r in emulator.requests("tuningJobs.cancel") if keeper["status"]["name"] in r.path]
@@ -247,7 +268,8 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
         app["spec"]["source"]["directory"] = {"recurse": True}
         argo = ArgoCD(cp, argocd_tools, tmp_path / "argocd", extra_path=(tools.helm3.parent,))
         argo.install_config()
-        install_health_checks(cp)
+        # This time the other way docs/gitops.md gives: argocd-cm managed by the user, with the keys added.
+        cp.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=snippet("argocd-cm"))
         with argo:
             apply(cp, app)
             argo.wait_application("ml-tuning", synced_at(revision), "Synced", timeout=120)

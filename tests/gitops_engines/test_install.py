@@ -9,6 +9,8 @@ cluster as the user's install would have it.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from controller.testenv.flux import KUSTOMIZE, Flux, ready
 from controller.testenv.gitrepo import GitHttpServer, GitRepo
 from controller.testenv.tools import Tools
 from gitops_engines.conftest import engine_control_plane
+from gitops_engines.docs_snippets import commands, run_shell, snippet
 from gitops_engines.manifests import ARGOCD_EXAMPLES, FLUX_EXAMPLES, ROOT, load_all
 
 pytestmark = pytest.mark.gitops_engines
@@ -140,3 +143,51 @@ def test_flux_installs_the_operator_from_the_plain_bundle_with_the_example_kusto
         assert_operator_installed(cp)
         applied = {entry["id"] for entry in done["status"]["inventory"]["entries"]}
         assert not any("Application" in entry or "TuningJob" in entry for entry in applied), applied
+
+
+def test_the_pages_helm_commands_install_the_chart_and_upgrade_its_crds(
+    *, cp: ControlPlane, tools: Tools
+) -> None:
+    """docs/gitops.md's Helm section, run as written: the install, then the CRD upgrade step."""
+    tools_dirs = (tools.helm.parent, tools.kubectl.parent)
+    run_shell("helm-install", cp.kubeconfig, tools_dirs)
+    assert_operator_installed(cp)
+    account = cp.kubectl(
+        "get",
+        "serviceaccount",
+        "-n",
+        "vertexops-system",
+        "vertexops",
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ).stdout
+    assert "vertexops@my-project.iam.gserviceaccount.com" in account
+    applied = run_shell("helm-crds-upgrade", cp.kubeconfig, tools_dirs).stdout
+    assert (
+        "customresourcedefinition.apiextensions.k8s.io/tuningjobs.tuning.vertexops.dev serverside-applied"
+        in (applied)
+    ), applied
+
+
+def test_the_pages_schema_error_is_what_helm_says(*, cp: ControlPlane, tools: Tools) -> None:
+    """The misspelt value of docs/gitops.md fails with the error the page quotes."""
+    [argv] = commands("helm-schema-error")
+    assert argv[0] == "helm"
+    result = subprocess.run(
+        [str(tools.helm), *argv[1:]],
+        cwd=ROOT,
+        env={**os.environ, "KUBECONFIG": str(cp.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    quoted = [ln for ln in snippet("helm-schema-error").splitlines() if ln and not ln.startswith("$ ")]
+    said = result.stderr.splitlines()
+    assert quoted and all(line in said for line in quoted), result.stderr
+
+
+def test_the_pages_plain_install_command_installs_the_operator(*, cp: ControlPlane, tools: Tools) -> None:
+    run_shell("plain-install", cp.kubeconfig, (tools.kubectl.parent,))
+    assert_operator_installed(cp)
