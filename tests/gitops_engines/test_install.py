@@ -1,5 +1,6 @@
 """The operator installed through the engines, from the examples in manifests/argocd and manifests/flux,
-against the chart and the bundle in this repository (copied into a Git repository the engine reads).
+against the chart and the bundle in this repository (copied into a Git repository the engine reads), and
+with the Helm and kubectl commands of docs/gitops.md as they are written there.
 
 There is no kubelet here, so the operator's Pods never start: the tests check what the engines can be
 asked for on a control plane, that the sync succeeds and every object of the chart or bundle is in the
