@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from controller.testenv.controlplane import die_with_parent
+from controller.testenv.process import die_with_parent
 
 
 class EmulatorProcess:

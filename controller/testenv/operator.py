@@ -21,8 +21,9 @@ import httpx
 from kubernetes import client as k8s
 
 from controller import rbac
-from controller.testenv.controlplane import ControlPlane, die_with_parent, free_port
+from controller.testenv.controlplane import ControlPlane, free_port
 from controller.testenv.google_credentials import SERVICE_ACCOUNT, AdcCredentials, write_adc_file
+from controller.testenv.process import die_with_parent
 
 # An identity of its own, apart from the chart's `vertexops-system/vertexops`: tests install and uninstall the
 # chart on the same control plane, and uninstalling must not revoke the token of an operator started here.
