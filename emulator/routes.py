@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
+from emulator.enum_encoding import enum_names, enum_numbers, int_enums_requested
 from emulator.faults import FaultRule
 from emulator.generation import generate, paced, stream
 from emulator.oauth import bearer_token
@@ -415,6 +416,8 @@ def _answer(
     body = req.json()
     if method.endswith(".streamGenerateContent"):
         chunks = stream(body, label, version, state.clock.now(), vertex=vertex)
+        if vertex and int_enums_requested(req.query):
+            chunks = (enum_numbers(chunk) for chunk in chunks)
         return _streamed(state, req, method=method, model=name, body=body, chunks=chunks)
     state.generations.add(method, name, body)
     return generate(body, label, version, state.clock.now(), vertex=vertex)
@@ -520,9 +523,12 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
     req.principal = state.iam.caller(req.headers) or _oauth_principal(state, req)
     if route.api == "vertex":
         state.iam.check_project(req.principal, route.permission, params["p"], params["l"])
+        _enum_names_in_body(req)
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
+    if route.api == "vertex" and int_enums_requested(req.query):
+        result = enum_numbers(result)
     for rule in fired:
         if rule.kind == "unknown_state":
             default = "JOB_STATE_EMULATED_UNKNOWN" if route.api == "vertex" else "STATE_EMULATED_UNKNOWN"
@@ -530,6 +536,20 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
         elif rule.kind == "missing_fields":
             _drop_fields(result, rule.fields)
     return json_response(200, result)
+
+
+def _enum_names_in_body(req: Request) -> None:
+    """Integer enums in a Vertex request become names, so the stores see one spelling (enum_encoding).
+
+    A body that is not JSON is left for the handler to refuse with Google's parse error.
+    """
+    if not req.body.strip():
+        return
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        return
+    req.body = json.dumps(enum_names(body)).encode()
 
 
 def _status_fault(rule: FaultRule) -> ApiError:
