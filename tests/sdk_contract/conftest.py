@@ -56,9 +56,8 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     assert not refused, f"an SDK tried to reach {sorted(set(refused))}"
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    config = EmulatorConfig(
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(
         seed=17,
         pending_seconds=60,
         step_seconds=10,
@@ -66,7 +65,11 @@ def emu() -> Iterator[Emulator]:
         cancel_seconds=20,
         project_numbers={PROJECT: NUMBER},
     )
-    with Emulator(config) as running:
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(emulator_config()) as running:
         yield running
 
 
