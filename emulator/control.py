@@ -13,6 +13,7 @@ from emulator.clock import rfc3339
 from emulator.faults import FaultRule, JobFailureRule
 from emulator.routes import Request, Response, error_response, json_response
 from emulator.state import EmulatorState
+from emulator.vertex_jobs import HOLD_STATES
 
 PREFIX = "/_emulator"
 
@@ -114,6 +115,16 @@ def _dispatch(state: EmulatorState, req: Request) -> Any:
             str(body.get("message") or JobFailureRule.message),
             int(body["atStep"]) if body.get("atStep") is not None else None,
         )
+    if path == "/jobs:hold" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the tuning job to hold in PENDING")
+        return state.vertex.hold(str(body["name"]), str(body.get("tuningJobState") or HOLD_STATES[0]))
+    if path == "/jobs:release" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the held tuning job to release")
+        return state.vertex.release(str(body["name"]))
     if path == "/stats" and method == "GET":
         return {
             "tuningJobs": len(state.vertex),

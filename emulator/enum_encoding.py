@@ -61,6 +61,16 @@ _FINISH_REASON = {
 }
 _TRAFFIC_TYPE = {"TRAFFIC_TYPE_UNSPECIFIED": 0, "ON_DEMAND": 1, "PROVISIONED_THROUGHPUT": 2}
 _VALUE_TYPE = {"VALUE_TYPE_UNSPECIFIED": 0, "SCALAR": 1, "TENSOR": 2, "BLOB_SEQUENCE": 3}
+# v1beta1 TuningJob.TuningJobState: no generated client has it yet, so the numbers are the order of the
+# values in the discovery document aiplatform.v1beta1.json (unconfirmed against the proto).
+_TUNING_JOB_STATE = {
+    "TUNING_JOB_STATE_UNSPECIFIED": 0,
+    "TUNING_JOB_STATE_WAITING_FOR_QUOTA": 1,
+    "TUNING_JOB_STATE_PROCESSING_DATASET": 2,
+    "TUNING_JOB_STATE_WAITING_FOR_CAPACITY": 3,
+    "TUNING_JOB_STATE_TUNING": 4,
+    "TUNING_JOB_STATE_POST_PROCESSING": 5,
+}
 
 #: JSON field name -> {enum value name: number}, for the Vertex messages the emulator serves.
 VERTEX_ENUMS: dict[str, dict[str, int]] = {
@@ -70,6 +80,7 @@ VERTEX_ENUMS: dict[str, dict[str, int]] = {
     "finishReason": _FINISH_REASON,
     "trafficType": _TRAFFIC_TYPE,
     "valueType": _VALUE_TYPE,
+    "tuningJobState": _TUNING_JOB_STATE,
 }
 _NAMES: dict[str, dict[int, str]] = {
     field: {number: name for name, number in values.items()} for field, values in VERTEX_ENUMS.items()

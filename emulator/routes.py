@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.api_versions import for_version
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
 from emulator.enum_encoding import enum_names, enum_numbers, int_enums_requested
 from emulator.faults import FaultRule
@@ -527,8 +528,10 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
-    if route.api == "vertex" and int_enums_requested(req.query):
-        result = enum_numbers(result)
+    if route.api == "vertex":
+        result = for_version(req.path, result)
+        if int_enums_requested(req.query):
+            result = enum_numbers(result)
     for rule in fired:
         if rule.kind == "unknown_state":
             default = "JOB_STATE_EMULATED_UNKNOWN" if route.api == "vertex" else "STATE_EMULATED_UNKNOWN"

@@ -199,6 +199,13 @@ class Emulator:
         """Make one existing Vertex job fail at `at_step` (default: its next step)."""
         self.state.vertex.fail_job(name, message, at_step)
 
+    def hold_job(self, name: str, tuning_job_state: str = "TUNING_JOB_STATE_WAITING_FOR_QUOTA") -> None:
+        """Keep a pending Vertex job pending, showing `tuning_job_state` (v1beta1), until `release_job`."""
+        self.state.vertex.hold(name, tuning_job_state)
+
+    def release_job(self, name: str) -> None:
+        self.state.vertex.release(name)
+
     def reset(self) -> None:
         self.state.reset()
 

@@ -30,6 +30,16 @@ CANCELLING = "JOB_STATE_CANCELLING"
 CANCELLED = "JOB_STATE_CANCELLED"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
+# v1beta1 `TuningJob.tuningJobState`, "the detail state of the tuning job (while the overall JobState is
+# running)", and its values, from the REST discovery document aiplatform.v1beta1.json (revision 20261106).
+# Which sub-state Vertex shows in which phase is not documented: here PENDING processes the dataset (or waits
+# for quota or capacity while the control API holds the job), RUNNING tunes.
+WAITING_FOR_QUOTA = "TUNING_JOB_STATE_WAITING_FOR_QUOTA"
+PROCESSING_DATASET = "TUNING_JOB_STATE_PROCESSING_DATASET"
+WAITING_FOR_CAPACITY = "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
+TUNING = "TUNING_JOB_STATE_TUNING"
+HOLD_STATES = (WAITING_FOR_QUOTA, WAITING_FOR_CAPACITY)
+
 DEFAULT_EPOCHS = 3
 BATCH_SIZE = 16
 CANCEL_MESSAGE = "CANCELED"
@@ -60,6 +70,9 @@ class Job:
     fail_at_step: int | None = None
     fail_message: str = ""
     cancel_requested: float | None = None
+    #: set while the control API holds the job in PENDING: since when, and the sub-state it shows
+    held_since: float | None = None
+    hold_state: str = ""
 
     @property
     def parent(self) -> str:
@@ -86,8 +99,8 @@ class Job:
         return self.created + self.pending_seconds
 
     def steps_at(self, moment: float) -> int:
-        """Steps completed by `moment`, ignoring cancellation and failure."""
-        if moment <= self.run_start:
+        """Steps completed by `moment`, ignoring cancellation and failure (none while held in PENDING)."""
+        if self.held_since is not None or moment <= self.run_start:
             return 0
         return min(self.total_steps, int((moment - self.run_start) / self.step_seconds))
 
@@ -124,6 +137,8 @@ def phase_at(job: Job, now: float) -> Phase:
             done_at,
             rpc_status("CANCELLED", CANCEL_MESSAGE),
         )
+    if job.held_since is not None:
+        return Phase(PENDING, 0, None, None, job.held_since, None)
     if now < run_start:
         return Phase(PENDING, 0, None, None, job.created, None)
     if now < ends_at:
@@ -168,7 +183,25 @@ def render_job(job: Job, now: float) -> dict[str, Any]:
         out["tuningDataStats"] = _data_stats(job)
     if phase.state == SUCCEEDED:
         out["tunedModel"] = _tuned_model(job)
+    if phase.state == PENDING:
+        out["tuningJobState"] = job.hold_state if job.held_since is not None else PROCESSING_DATASET
+    elif phase.state == RUNNING:
+        out["tuningJobState"] = TUNING
+    # v1beta1 TuningJobMetadata{completedEpochCount, completedStepCount (int64)}; the discovery document says
+    # completedStepCount is "set for Multi-Step RL", so supervised jobs report epochs only. Zero is the
+    # proto3 default and is left out.
+    epochs_done = min(job.epochs, phase.step // max(1, job.total_steps // job.epochs))
+    if epochs_done:
+        out["tuningJobMetadata"] = {"completedEpochCount": str(epochs_done)}
     return out
+
+
+def _release(job: Job, now: float) -> None:
+    """End a hold: the time spent held is added to the job's pending time (nothing had started)."""
+    if job.held_since is not None:
+        job.pending_seconds += max(0.0, now - job.held_since)
+        job.held_since = None
+        job.hold_state = ""
 
 
 def _render_spec(job: Job) -> dict[str, Any]:
@@ -395,8 +428,39 @@ class VertexJobs:
                     "running jobs can be cancelled."
                 )
             if job.cancel_requested is None:
+                _release(job, now)
                 job.cancel_requested = now
         return {}
+
+    def hold(self, name: str, sub_state: str) -> dict[str, Any]:
+        """Keep a PENDING job there, showing `sub_state` (waiting for quota or capacity), until `release`."""
+        if sub_state not in HOLD_STATES:
+            raise invalid_argument(
+                f"tuningJobState must be one of {', '.join(HOLD_STATES)}, got {sub_state!r}."
+            )
+        job = self._by_name(name)
+        with self._lock:
+            now = self._clock.now()
+            state = phase_at(job, now).state
+            if state != PENDING:
+                raise failed_precondition(f"TuningJob {name} is {state}; only a pending job can be held.")
+            if job.held_since is None:
+                job.held_since = now
+            job.hold_state = sub_state
+        return render_job(job, self._clock.now())
+
+    def release(self, name: str) -> dict[str, Any]:
+        """Let a held job go on: its remaining wait in PENDING starts again from now."""
+        job = self._by_name(name)
+        with self._lock:
+            _release(job, self._clock.now())
+        return render_job(job, self._clock.now())
+
+    def _by_name(self, name: str) -> Job:
+        job = self._by_id.get(name.rsplit("/", 1)[-1])
+        if job is None:
+            raise not_found(f"TuningJob {name} does not exist.")
+        return job
 
     def fail_job(self, name: str, message: str, at_step: int | None = None) -> dict[str, Any]:
         """Make an existing job fail at `at_step` (default: the next step), if it has not ended yet."""
