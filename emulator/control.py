@@ -13,7 +13,7 @@ from emulator.clock import rfc3339
 from emulator.faults import FaultRule, JobFailureRule
 from emulator.routes import Request, Response, error_response, json_response
 from emulator.state import EmulatorState
-from emulator.vertex_jobs import HOLD_STATES
+from emulator.vertex_jobs import DEFAULT_DROP_REASON, HOLD_STATES, DroppedExamplesRule
 
 PREFIX = "/_emulator"
 
@@ -115,6 +115,22 @@ def _dispatch(state: EmulatorState, req: Request) -> Any:
             str(body.get("message") or JobFailureRule.message),
             int(body["atStep"]) if body.get("atStep") is not None else None,
         )
+    if path == "/dropped-examples":
+        if method == "POST":
+            body = _body(req)
+            count = int(body.get("count", 0))
+            if count < 1:
+                raise invalid_argument("count must be a positive number of dropped examples")
+            dropped = DroppedExamplesRule(
+                count=count,
+                reason=str(body.get("reason") or DEFAULT_DROP_REASON),
+                display_name=body.get("displayName"),
+            )
+            state.vertex.dropped_rules.append(dropped)
+            return {}
+        if method == "DELETE":
+            state.vertex.dropped_rules.clear()
+            return {}
     if path == "/jobs:hold" and method == "POST":
         body = _body(req)
         if not body.get("name"):
