@@ -136,9 +136,9 @@ def _cancel_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
 
 
 def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
-    job = state.vertex.by_endpoint(m["p"], m["l"], m["e"])
+    job = state.tuned.serving(m["p"], m["l"], m["e"])  # None once undeployed or deleted
     name = f"projects/{m['p']}/locations/{m['l']}/endpoints/{m['e']}"
-    if job is None or state.vertex.get(m["p"], m["l"], job.job_id)["state"] != "JOB_STATE_SUCCEEDED":
+    if job is None:
         raise ApiError("NOT_FOUND", f"Endpoint {name} not found.")
     label = str(job.spec.get("tunedModelDisplayName") or f"tuned-{job.job_id}")
     return label, base_model_id(str(job.spec.get("baseModel") or "gemini"))
@@ -170,6 +170,53 @@ def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> A
     return _answer(
         state, req, "endpoints.streamGenerateContent", name, label=label, version=version, vertex=True
     )
+
+
+# The tuned Model and its Endpoint, and their removal (emulator.vertex_resources).
+
+
+@_route("GET", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.get", "aiplatform.endpoints.get")
+def _get_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route(
+    "POST",
+    _V + r"/endpoints/(?P<e>[^/:]+):undeployModel",
+    "vertex",
+    "endpoints.undeployModel",
+    "aiplatform.endpoints.undeploy",
+)
+def _undeploy(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.undeploy(m["p"], m["l"], m["e"], req.json())
+
+
+@_route(
+    "DELETE", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.delete", "aiplatform.endpoints.delete"
+)
+def _delete_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route("GET", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.get", "aiplatform.models.get")
+def _get_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_model(m["p"], m["l"], m["model"])
+
+
+@_route("DELETE", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.delete", "aiplatform.models.delete")
+def _delete_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_model(m["p"], m["l"], m["model"])
+
+
+@_route(
+    "GET",
+    _V + r"(?:/(?:endpoints|models)/[^/:]+)?/operations/(?P<op>[^/:]+)",
+    "vertex",
+    "operations.get",
+    "aiplatform.operations.get",
+)
+def _get_vertex_operation(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_operation(req.path.split("/", 2)[2])
 
 
 # The base models themselves (what `compare` weighs a tuned model against): Vertex serves them under
