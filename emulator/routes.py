@@ -208,9 +208,12 @@ def _delete_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -
     return state.tuned.delete_model(m["p"], m["l"], m["model"])
 
 
+# The REST transport of google-cloud-aiplatform polls operations under `/ui/` (its operations
+# http_options list `/ui/{name=projects/*/locations/*/endpoints/*/operations/*}` first, then `/v1/...`).
 @_route(
     "GET",
-    _V + r"(?:/(?:endpoints|models)/[^/:]+)?/operations/(?P<op>[^/:]+)",
+    r"^/(?:v1|v1beta1|ui)/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)"
+    r"(?:/(?:endpoints|models)/[^/:]+)?/operations/(?P<op>[^/:]+)",
     "vertex",
     "operations.get",
     "aiplatform.operations.get",

@@ -52,6 +52,7 @@ def test_undeploy_then_delete_the_endpoint_and_the_model_in_order(emu: Emulator,
     assert http.delete(f"/v1/{model_name}").status_code == 400  # still being undeployed
     done = _until_done(emu, http, undeploy)
     assert done["response"]["@type"].endswith("v1.UndeployModelResponse")
+    assert http.get(f"/ui/{undeploy['name']}").json() == done  # where the REST SDK polls operations
     assert "deployedModels" not in http.get(f"/v1/{endpoint_name}").json()
     assert http.post(f"/v1/{endpoint_name}:generateContent", json=prompt).status_code == 404
 

@@ -131,6 +131,44 @@ def main(url: str, key_file: str) -> dict[str, Any]:
         out["v1Missing"] = "found"
     except exceptions.GoogleAPICallError as error:
         out["v1Missing"] = {"type": type(error).__name__, "code": error.code}
+    out["cleanup"] = clean_up(url, credentials, job.tuned_model_endpoint_name, job.tuned_model_name)
+    return out
+
+
+def clean_up(url: str, credentials: Any, endpoint: str, model: str) -> dict[str, Any]:
+    """Undeploy, delete the endpoint, delete the model, through the v1 GAPIC clients and their LRO futures."""
+    options = {"api_endpoint": url}
+    endpoints = aiplatform_v1.EndpointServiceClient(
+        credentials=credentials, transport="rest", client_options=options
+    )
+    models = aiplatform_v1.ModelServiceClient(
+        credentials=credentials, transport="rest", client_options=options
+    )
+    out: dict[str, Any] = {}
+    try:
+        models.delete_model(name=model.split("@", maxsplit=1)[0])
+        out["deleteDeployed"] = "accepted"
+    except exceptions.GoogleAPICallError as error:
+        out["deleteDeployed"] = {"type": type(error).__name__, "code": error.code}
+    deployed = endpoints.get_endpoint(name=endpoint).deployed_models
+    out["deployedModels"] = [{"id": d.id, "model": d.model} for d in deployed]
+    undeploy = endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=deployed[0].id)
+    advance(url, 30)
+    out["undeployResult"] = type(undeploy.result(timeout=60)).__name__
+    out["undeployMetadata"] = type(undeploy.metadata).__name__
+    deletion = endpoints.delete_endpoint(name=endpoint)
+    advance(url, 30)
+    deletion.result(timeout=60)
+    out["endpointDeleted"] = deletion.done()
+    model_deletion = models.delete_model(name=model.split("@", maxsplit=1)[0])
+    advance(url, 30)
+    model_deletion.result(timeout=60)
+    out["modelDeleted"] = model_deletion.done()
+    try:
+        models.get_model(name=model.split("@", maxsplit=1)[0])
+        out["modelAfter"] = "found"
+    except exceptions.GoogleAPICallError as error:
+        out["modelAfter"] = type(error).__name__
     return out
 
 

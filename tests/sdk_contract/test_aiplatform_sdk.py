@@ -99,13 +99,34 @@ def test_the_sdk_tunes_polls_lists_cancels_and_prompts_through_the_emulator(run:
     assert observed["v1Missing"] == {"type": "NotFound", "code": 404}
 
 
+def test_the_sdk_removes_the_endpoint_and_model_in_the_order_vertex_requires(run: SdkRun) -> None:
+    cleanup, tuned = run.observed["cleanup"], run.observed["tunedModel"]
+    # still deployed: 400 FAILED_PRECONDITION, which google-api-core maps by HTTP status to BadRequest
+    assert cleanup["deleteDeployed"] == {"type": "BadRequest", "code": 400}
+    assert [r.status for r in run.emu.requests("models.delete")] == [400, 200]
+    assert [d["model"] for d in cleanup["deployedModels"]] == [tuned["model"].split("@")[0]]
+    # The LRO futures polled operations.get and unpacked the emulator's Any metadata and response.
+    assert cleanup["undeployResult"] == "UndeployModelResponse"
+    assert cleanup["undeployMetadata"] == "UndeployModelOperationMetadata"
+    assert cleanup["endpointDeleted"] is True and cleanup["modelDeleted"] is True
+    assert cleanup["modelAfter"] == "NotFound"
+    assert run.emu.count("operations.get") >= 3
+
+
 def test_every_call_of_the_sdk_asked_for_integer_enums_and_carried_the_accounts_jwt(run: SdkRun) -> None:
     emu, adc = run.emu, run.adc
     calls = [r for r in emu.requests() if r.api == "vertex"]
     methods = {r.method for r in calls}
     assert {"tuningJobs.create", "tuningJobs.get", "tuningJobs.list", "tuningJobs.cancel"} <= methods
-    assert "endpoints.generateContent" in methods
-    assert all("$alt=json;enum-encoding=int" in r.query for r in calls)
+    assert {
+        "endpoints.generateContent",
+        "endpoints.undeployModel",
+        "endpoints.delete",
+        "models.delete",
+    } <= methods
+    # google-api-core's operations client polls without it; every generated-client call sends it.
+    assert all("$alt=json;enum-encoding=int" in r.query for r in calls if r.method != "operations.get")
+    assert any(r.path.startswith("/ui/") for r in emu.requests("operations.get"))
     assert {r.principal for r in calls} == {adc.principal}
     assert all(r.credentials == ("bearer-header",) for r in calls)
     v1_lists = [r for r in emu.requests("tuningJobs.list") if r.path.startswith("/v1/")]
