@@ -16,6 +16,7 @@ from emulator.clock import rfc3339
 from emulator.faults import FaultRule, JobFailureRule
 from emulator.routes import Request, Response, error_response, json_response
 from emulator.state import EmulatorState
+from emulator.vertex_jobs import DEFAULT_DROP_REASON, HOLD_STATES, DroppedExamplesRule
 
 PREFIX = "/_emulator"
 
@@ -119,6 +120,32 @@ def _dispatch(state: EmulatorState, req: Request) -> Any:
         )
     if path == "/storage/objects":
         return _storage(state, req, method)
+    if path == "/dropped-examples":
+        if method == "POST":
+            body = _body(req)
+            count = int(body.get("count", 0))
+            if count < 1:
+                raise invalid_argument("count must be a positive number of dropped examples")
+            dropped = DroppedExamplesRule(
+                count=count,
+                reason=str(body.get("reason") or DEFAULT_DROP_REASON),
+                display_name=body.get("displayName"),
+            )
+            state.vertex.dropped_rules.append(dropped)
+            return {}
+        if method == "DELETE":
+            state.vertex.dropped_rules.clear()
+            return {}
+    if path == "/jobs:hold" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the tuning job to hold in PENDING")
+        return state.vertex.hold(str(body["name"]), str(body.get("tuningJobState") or HOLD_STATES[0]))
+    if path == "/jobs:release" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the held tuning job to release")
+        return state.vertex.release(str(body["name"]))
     if path == "/stats" and method == "GET":
         return {
             "tuningJobs": len(state.vertex),

@@ -154,7 +154,19 @@ class Iam:
                     "iam.googleapis.com",
                 )
             reader = account or principal
-            spec = body.get("supervisedTuningSpec") or body.get("supervised_tuning_spec") or {}
+            spec: dict[str, Any] = next(
+                (
+                    body[key]
+                    for key in (
+                        "supervisedTuningSpec",
+                        "supervised_tuning_spec",
+                        "preferenceOptimizationSpec",
+                        "preference_optimization_spec",
+                    )
+                    if isinstance(body.get(key), dict)
+                ),
+                {},
+            )
             for key in ("trainingDatasetUri", "validationDatasetUri", "training_dataset_uri"):
                 uri = spec.get(key)
                 if not isinstance(uri, str) or not uri.startswith("gs://"):

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.api_versions import for_version
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
+from emulator.enum_encoding import enum_names, enum_numbers, int_enums_requested
 from emulator.faults import FaultRule
 from emulator.generation import generate, paced, stream
 from emulator.oauth import bearer_token
@@ -138,9 +140,9 @@ def _cancel_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
 
 
 def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
-    job = state.vertex.by_endpoint(m["p"], m["l"], m["e"])
+    job = state.tuned.serving(m["p"], m["l"], m["e"])  # None once undeployed or deleted
     name = f"projects/{m['p']}/locations/{m['l']}/endpoints/{m['e']}"
-    if job is None or state.vertex.get(m["p"], m["l"], job.job_id)["state"] != "JOB_STATE_SUCCEEDED":
+    if job is None:
         raise ApiError("NOT_FOUND", f"Endpoint {name} not found.")
     label = str(job.spec.get("tunedModelDisplayName") or f"tuned-{job.job_id}")
     return label, base_model_id(str(job.spec.get("baseModel") or "gemini"))
@@ -172,6 +174,56 @@ def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> A
     return _answer(
         state, req, "endpoints.streamGenerateContent", name, label=label, version=version, vertex=True
     )
+
+
+# The tuned Model and its Endpoint, and their removal (emulator.vertex_resources).
+
+
+@_route("GET", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.get", "aiplatform.endpoints.get")
+def _get_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route(
+    "POST",
+    _V + r"/endpoints/(?P<e>[^/:]+):undeployModel",
+    "vertex",
+    "endpoints.undeployModel",
+    "aiplatform.endpoints.undeploy",
+)
+def _undeploy(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.undeploy(m["p"], m["l"], m["e"], req.json())
+
+
+@_route(
+    "DELETE", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.delete", "aiplatform.endpoints.delete"
+)
+def _delete_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route("GET", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.get", "aiplatform.models.get")
+def _get_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_model(m["p"], m["l"], m["model"])
+
+
+@_route("DELETE", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.delete", "aiplatform.models.delete")
+def _delete_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_model(m["p"], m["l"], m["model"])
+
+
+# The REST transport of google-cloud-aiplatform polls operations under `/ui/` (its operations
+# http_options list `/ui/{name=projects/*/locations/*/endpoints/*/operations/*}` first, then `/v1/...`).
+@_route(
+    "GET",
+    r"^/(?:v1|v1beta1|ui)/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)"
+    r"(?:/(?:endpoints|models)/[^/:]+)?/operations/(?P<op>[^/:]+)",
+    "vertex",
+    "operations.get",
+    "aiplatform.operations.get",
+)
+def _get_vertex_operation(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_operation(req.path.split("/", 2)[2])
 
 
 # The base models themselves (what `compare` weighs a tuned model against): Vertex serves them under
@@ -419,6 +471,8 @@ def _answer(
     body = req.json()
     if method.endswith(".streamGenerateContent"):
         chunks = stream(body, label, version, state.clock.now(), vertex=vertex)
+        if vertex and int_enums_requested(req.query):
+            chunks = (enum_numbers(chunk) for chunk in chunks)
         return _streamed(state, req, method=method, model=name, body=body, chunks=chunks)
     state.generations.add(method, name, body)
     return generate(body, label, version, state.clock.now(), vertex=vertex)
@@ -532,9 +586,14 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
     req.principal = state.iam.caller(req.headers) or _oauth_principal(state, req)
     if route.api == "vertex":
         state.iam.check_project(req.principal, route.permission, params["p"], params["l"])
+        _enum_names_in_body(req)
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
+    if route.api == "vertex":
+        result = for_version(req.path, result)
+        if int_enums_requested(req.query):
+            result = enum_numbers(result)
     for rule in fired:
         if rule.kind == "unknown_state":
             default = "JOB_STATE_EMULATED_UNKNOWN" if route.api == "vertex" else "STATE_EMULATED_UNKNOWN"
@@ -542,6 +601,20 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
         elif rule.kind == "missing_fields":
             _drop_fields(result, rule.fields)
     return json_response(200, result)
+
+
+def _enum_names_in_body(req: Request) -> None:
+    """Integer enums in a Vertex request become names, so the stores see one spelling (enum_encoding).
+
+    A body that is not JSON is left for the handler to refuse with Google's parse error.
+    """
+    if not req.body.strip():
+        return
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        return
+    req.body = json.dumps(enum_names(body)).encode()
 
 
 def _status_fault(rule: FaultRule) -> ApiError:

@@ -19,6 +19,7 @@ from emulator.requestlog import RequestRecord
 from emulator.routes import Request, Response, handle_api
 from emulator.state import EmulatorState
 from emulator.token_endpoints import handle_token_request, is_token_path
+from emulator.vertex_jobs import DEFAULT_DROP_REASON, DroppedExamplesRule
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,18 @@ class Emulator:
     def fail_job(self, name: str, message: str = JobFailureRule.message, at_step: int | None = None) -> None:
         """Make one existing Vertex job fail at `at_step` (default: its next step)."""
         self.state.vertex.fail_job(name, message, at_step)
+
+    def drop_examples(self, count: int, reason: str | None = None, display_name: str | None = None) -> None:
+        """New Vertex jobs (named `display_name`, or all) report `count` examples dropped from their data."""
+        rule = DroppedExamplesRule(count, reason or DEFAULT_DROP_REASON, display_name)
+        self.state.vertex.dropped_rules.append(rule)
+
+    def hold_job(self, name: str, tuning_job_state: str = "TUNING_JOB_STATE_WAITING_FOR_QUOTA") -> None:
+        """Keep a pending Vertex job pending, showing `tuning_job_state` (v1beta1), until `release_job`."""
+        self.state.vertex.hold(name, tuning_job_state)
+
+    def release_job(self, name: str) -> None:
+        self.state.vertex.release(name)
 
     def reset(self) -> None:
         self.state.reset()

@@ -16,6 +16,7 @@ from emulator.requestlog import RequestLog
 from emulator.storage import Buckets
 from emulator.vertex_jobs import VertexJobs
 from emulator.vertex_metrics import VertexMetrics
+from emulator.vertex_resources import TunedResources
 
 
 class EmulatorState:
@@ -37,6 +38,7 @@ class EmulatorState:
         self.failures = JobFailures(self.rng)
         self.vertex = VertexJobs(self.config, self.clock, self.rng, self.failures)
         self.metrics = VertexMetrics(self.vertex)
+        self.tuned = TunedResources(self.vertex, self.clock, self.rng)
         self.gemini = GeminiModels(self.config, self.clock, self.rng, self.failures)
         self.iam = Iam(self.config.project_number)
         self.storage = Buckets(self.iam)
