@@ -15,14 +15,11 @@ from typing import Any
 
 import pytest
 from google.oauth2 import service_account
+from sdk_settings import CLOUD_PLATFORM, PROJECT, emulator_config
 
 from controller.testenv.google_credentials import AdcCredentials, service_account_key_file
-from emulator import Emulator, EmulatorConfig
+from emulator import Emulator
 
-PROJECT = "demo-project"
-NUMBER = "123456789012"
-LOCATION = "us-central1"
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -54,17 +51,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setenv("NO_PROXY", "*")
     yield refused
     assert not refused, f"an SDK tried to reach {sorted(set(refused))}"
-
-
-def emulator_config() -> EmulatorConfig:
-    return EmulatorConfig(
-        seed=17,
-        pending_seconds=60,
-        step_seconds=10,
-        total_steps=20,
-        cancel_seconds=20,
-        project_numbers={PROJECT: NUMBER},
-    )
 
 
 @pytest.fixture

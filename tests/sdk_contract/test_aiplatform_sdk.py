@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LOCATION, NUMBER, PROJECT, emulator_config
+from sdk_settings import LOCATION, NUMBER, PROJECT, emulator_config
 
 from controller.testenv.google_credentials import AdcCredentials, service_account_key_file
 from emulator import Emulator

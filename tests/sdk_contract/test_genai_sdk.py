@@ -10,10 +10,10 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import LOCATION, NUMBER, PROJECT
 from google import genai
 from google.genai import errors, types
 from google.oauth2 import service_account
+from sdk_settings import LOCATION, NUMBER, PROJECT
 
 from controller.testenv.google_credentials import AdcCredentials, minted_tokens
 from emulator import Emulator
