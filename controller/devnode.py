@@ -26,6 +26,7 @@ from emulator.server import Emulator
 
 CHART = REPO_TOOLS_DIR.parent / "charts" / "vertexops"
 OPERATOR_NAMESPACE = "vertexops-system"
+CREDENTIALS_SECRET = "vertexops-google"  # noqa: S105 - the name of a Secret, not a secret
 
 
 class NodeSetupError(RuntimeError):
@@ -86,6 +87,8 @@ def node_cluster(
         )
         node.wait_for_default_service_account(OPERATOR_NAMESPACE)
         with Emulator(config, host=node.node_ip) as emulator:
+            # The operator's Google identity, as off GKE: a key file (one the emulator trusts) in a Secret.
+            node.create_google_credentials_secret(emulator.url, OPERATOR_NAMESPACE, CREDENTIALS_SECRET)
             say("installing the Helm chart: two operator Pods, one leader")
             helm_install(
                 node,
@@ -94,6 +97,7 @@ def node_cluster(
                         "project": project,
                         "vertexBaseURL": emulator.url,
                         "geminiBaseURL": emulator.url,
+                        "credentials": {"secretName": CREDENTIALS_SECRET},
                     },
                     "watchNamespaces": [namespace],
                     "operator": {"pollMinSeconds": 1, "pollMaxSeconds": 3, "metricsIntervalSeconds": 2},

@@ -35,6 +35,7 @@ import yaml
 
 from controller.testenv import certs
 from controller.testenv.controlplane import ControlPlane, ControlPlaneError, _b64, _Process, free_port
+from controller.testenv.google_credentials import AdcCredentials, service_account_key_file
 from controller.testenv.hostnet import HostChanges, mounts_under, pick_network, unmount_all
 from controller.testenv.nodetools import NodeTools, resolve_node_tools
 from controller.testenv.tools import Tools, resolve_tools
@@ -42,6 +43,20 @@ from controller.testenv.tools import Tools, resolve_tools
 log = logging.getLogger(__name__)
 
 LOCK_PATH = Path("/run/lock/vertexops-node.lock")
+
+
+# containerd and the kubelet put Unix sockets up to 40 characters deep below the node's folder, and
+# containerd refuses a socket path longer than 104 bytes.
+MAX_TEMP_DIR_CHARS = 50
+
+
+def _short_temp_dir() -> str:
+    """The temporary folder, or /tmp when it is too deep for the node's sockets (a test's own TMPDIR)."""
+    base = tempfile.gettempdir()
+    if len(base) <= MAX_TEMP_DIR_CHARS:
+        return base
+    log.info("node: %s is too long a path for containerd's sockets; using /tmp", base)
+    return "/tmp"  # noqa: S108 - a private mkdtemp folder below it
 
 
 class NodeError(ControlPlaneError):
@@ -66,8 +81,7 @@ class Node:
         self.lock_timeout = lock_timeout
         self.run_id = uuid.uuid4().hex[:10]
         self.name = f"vertexops-node-{self.run_id[:6]}"
-        # Short: containerd's sockets live below it, and a Unix socket path has at most 107 bytes.
-        self.workdir = Path(tempfile.mkdtemp(prefix="vxn-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="vxn-", dir=_short_temp_dir()))
         self.network = pick_network(self.run_id)
         self.host = HostChanges(self.network, cgroup_name=f"vertexops-{self.run_id}")
         self.control_plane = ControlPlane(
@@ -181,6 +195,23 @@ class Node:
     def import_image(self, archive: Path) -> None:
         """Load an OCI or docker archive into the node's containerd (the CRI's k8s.io namespace)."""
         self.ctr("images", "import", "--snapshotter=overlayfs", str(archive))
+
+    # -- Google credentials ------------------------------------------------------------------------------
+
+    def create_google_credentials_secret(
+        self, emulator_url: str, namespace: str, name: str, key: str = "credentials.json"
+    ) -> AdcCredentials:
+        """A service-account key the emulator at `emulator_url` trusts, stored as Secret `name`.
+
+        That is how a user off GKE gives the operator's Pods Application Default Credentials (the chart's
+        `google.credentials` value mounts it); the key file itself is removed once it is in the Secret.
+        """
+        with tempfile.TemporaryDirectory(dir=self.workdir) as directory:
+            adc = service_account_key_file(emulator_url, Path(directory))
+            self.kubectl(
+                "create", "secret", "generic", name, "-n", namespace, f"--from-file={key}={adc.path}"
+            )
+        return adc
 
     # -- components --------------------------------------------------------------------------------------
 

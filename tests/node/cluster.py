@@ -25,6 +25,8 @@ SELECTOR = "app.kubernetes.io/name=vertexops"
 LEASE = "vertexops-controller"
 PROJECT = "vertexops-test"
 UID_LABEL = "vertexops-uid"
+# The Secret with the operator's Google credentials (a key file the emulator trusts), as a user off GKE has.
+CREDENTIALS_SECRET = "vertexops-google"
 
 # What a user in a hurry would set: short polls, so a simulated hour of tuning passes in seconds.
 FAST_OPERATOR = {

@@ -18,6 +18,7 @@ from install.chart import CHART
 from controller.testenv.node import Node
 from emulator.server import Emulator
 from node.cluster import (
+    CREDENTIALS_SECRET,
     FAST_OPERATOR,
     JOBS_NAMESPACE,
     OPERATOR_NAMESPACE,
@@ -48,8 +49,14 @@ def release(node: Node, emulator: Emulator) -> Iterator[dict[str, Any]]:
     node.kubectl("label", "namespace", OPERATOR_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     node.kubectl("create", "namespace", JOBS_NAMESPACE)
     node.wait_for_default_service_account(OPERATOR_NAMESPACE)
+    node.create_google_credentials_secret(emulator.url, OPERATOR_NAMESPACE, CREDENTIALS_SECRET)
     values = {
-        "google": {"project": PROJECT, "vertexBaseURL": emulator.url, "geminiBaseURL": emulator.url},
+        "google": {
+            "project": PROJECT,
+            "vertexBaseURL": emulator.url,
+            "geminiBaseURL": emulator.url,
+            "credentials": {"secretName": CREDENTIALS_SECRET},
+        },
         "operator": FAST_OPERATOR,
     }
     _helm(
