@@ -120,7 +120,7 @@ class Node:
 
     def start(self) -> Node:
         try:
-            self._acquire_lock()
+            self.acquire_lock()
             self.host.record_baseline()
             self.host.create_bridge()
             cgroup_root = self.host.create_cgroups()
@@ -139,8 +139,12 @@ class Node:
             raise
         return self
 
-    def stop(self) -> None:
-        """Undo everything `start()` did, in reverse, whatever state a failed start left behind."""
+    def stop(self, release_lock: bool = True) -> None:
+        """Undo everything `start()` did, in reverse, whatever state a failed start left behind.
+
+        With `release_lock=False` no other node may start until `release_lock()`: a test can then compare
+        the host with what it was before `acquire_lock()` without another node's changes in between.
+        """
         steps: list[tuple[str, Callable[[], None]]] = [
             ("delete pods", self._delete_pods),
             ("stop kube-proxy", lambda: self._stop("kube-proxy")),
@@ -176,7 +180,8 @@ class Node:
             log.error("node teardown: still mounted, %s kept: %s", self.workdir, left)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        self._release_lock()
+        if release_lock:
+            self.release_lock()
 
     def pids(self) -> list[int]:
         """Process ids of every component while it runs (used to prove a clean stop)."""
@@ -215,7 +220,14 @@ class Node:
 
     # -- components --------------------------------------------------------------------------------------
 
-    def _acquire_lock(self) -> None:
+    def acquire_lock(self) -> None:
+        """Wait until no other node runs on this machine, then hold that until `release_lock()`.
+
+        `start()` does it; call it first to look at the host before the node starts. Holding it already
+        is fine.
+        """
+        if self._lock is not None:
+            return
         LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
         self._lock = LOCK_PATH.open("a")
         deadline = time.monotonic() + self.lock_timeout
@@ -228,7 +240,7 @@ class Node:
                     raise NodeError(f"another test node holds {LOCK_PATH}") from None
                 time.sleep(1)
 
-    def _release_lock(self) -> None:
+    def release_lock(self) -> None:
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -505,7 +517,7 @@ state = "{base / "state"}"
     def _has_service_account(self, namespace: str) -> bool:
         return self.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0
 
-    def wait_for_default_service_account(self, namespace: str, timeout: float = 60) -> None:
+    def wait_for_default_service_account(self, namespace: str, timeout: float = 120) -> None:
         """Pods are refused until kube-controller-manager has made the namespace's `default` account."""
         self._wait("kube-controller-manager", lambda: self._has_service_account(namespace), timeout)
 
@@ -528,11 +540,9 @@ state = "{base / "state"}"
         """What the kubelet left: kill and delete every task and container in this containerd."""
         if "containerd" not in self._procs:
             return
+        # `tasks delete --force` kills a task that still runs and waits for it to end.
         for task in self.ctr("tasks", "list", "--quiet", check=False, timeout=30).stdout.split():
-            self.ctr("tasks", "kill", "--signal=SIGKILL", task, check=False, timeout=30)
-        time.sleep(0.5)
-        for task in self.ctr("tasks", "list", "--quiet", check=False, timeout=30).stdout.split():
-            self.ctr("tasks", "delete", "--force", task, check=False, timeout=30)
+            self.ctr("tasks", "delete", "--force", task, check=False, timeout=60)
         for container in self.ctr("containers", "list", "--quiet", check=False, timeout=30).stdout.split():
             self.ctr("containers", "delete", container, check=False, timeout=30)
 

@@ -108,7 +108,7 @@ def wait_replicas_ready(
         pods = operator_pods(node, namespace)
         return pods if len(pods) == count and all(is_ready(p) for p in pods) else None
 
-    pods: list[dict[str, Any]] = wait_until(ready, 240, f"{count} Ready operator Pods")
+    pods: list[dict[str, Any]] = wait_until(ready, 300, f"{count} Ready operator Pods")
     return pods
 
 
