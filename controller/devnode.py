@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from controller.testenv.controlplane import ControlPlaneError
 from controller.testenv.node import Node
 from controller.testenv.nodetools import resolve_node_tools
 from controller.testenv.tools import REPO_TOOLS_DIR, resolve_tools
@@ -29,7 +30,7 @@ OPERATOR_NAMESPACE = "vertexops-system"
 CREDENTIALS_SECRET = "vertexops-google"  # noqa: S105 - the name of a Secret, not a secret
 
 
-class NodeSetupError(RuntimeError):
+class NodeSetupError(ControlPlaneError):
     """The node demo cannot run here; the message says why."""
 
 
@@ -45,7 +46,7 @@ def helm_install(node: Node, values: dict[str, object]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(values, handle)
     try:
-        subprocess.run(
+        result = subprocess.run(
             [
                 str(node.tools.helm),
                 "install",
@@ -59,12 +60,15 @@ def helm_install(node: Node, values: dict[str, object]) -> None:
                 "-f",
                 handle.name,
             ],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
     finally:
         Path(handle.name).unlink()
+    if result.returncode != 0:
+        pods = node.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "wide", check=False).stdout
+        raise NodeSetupError(f"helm install of the chart failed: {result.stderr.strip()}\n{pods}")
 
 
 @contextlib.contextmanager
