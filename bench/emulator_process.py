@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from controller.testenv.controlplane import die_with_parent
+from controller.testenv.process import die_with_parent
 
 
 class EmulatorProcess:
@@ -43,6 +43,7 @@ class EmulatorProcess:
         ]
         self.popen: subprocess.Popen[str] | None = None
         self.url = ""
+        self.token = ""
         # The control API takes no credential; for its own Vertex calls (listing the jobs it then counts) the
         # bench uses a token it has the emulator issue on start. The operator authenticates with the per-run
         # ADC file its OperatorProcess registers with this emulator.
@@ -76,6 +77,7 @@ class EmulatorProcess:
         token = f"ya29.bench-inspector-{uuid.uuid4().hex}"
         self._control("POST", "/oauth/tokens", {"token": token, "principal": "user:bench@vertexops.test"})
         self.http.headers["Authorization"] = f"Bearer {token}"
+        self.token = token
         return self
 
     def stop(self) -> None:
@@ -98,6 +100,13 @@ class EmulatorProcess:
         response = self.http.request(method, f"{self.url}/_emulator{path}", json=body)
         response.raise_for_status()
         return response.json()
+
+    def put_object_from_file(self, bucket: str, name: str, path: Path) -> dict[str, Any]:
+        """Serve the file at `path` as gs://bucket/name (read from disk on each download, never held)."""
+        result: dict[str, Any] = self._control(
+            "POST", "/storage/objects", {"bucket": bucket, "name": name, "path": str(path)}
+        )
+        return result
 
     def counts(self) -> Counter[str]:
         """API calls served so far, by method (`tuningJobs.create`, `tuningJobs.list`, ...)."""

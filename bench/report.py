@@ -23,6 +23,7 @@ TITLES = {
     "memory": "Memory: TuningJobs in the operator's cache",
     "restart": "Restart: the operator killed with running jobs",
     "cpu": "CPU per job lifecycle",
+    "preflight": "Dataset preflight: a 1 GB JSONL checked from Cloud Storage",
 }
 LATENCY_CHART = "burst-latency.svg"
 CALLS_CHART = "polling-calls.svg"
@@ -47,6 +48,7 @@ TARGETS: tuple[tuple[str, str, str, Any], ...] = (
     ("restart", "fresh_seconds", "every status fresh within 30 s of a restart", lambda v: v <= 30.0),
     ("restart", "duplicates", "no duplicate create", lambda v: v == 0),
     ("burst", "duplicates", "no duplicate create in the burst", lambda v: v == 0),
+    ("preflight", "rss_growth", "dataset preflight under 100 MiB RSS growth", lambda v: v < 100.0),
 )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import burst, cpu, memory, polling, restart
+from bench import burst, cpu, memory, polling, preflight, restart
 from bench.env import BenchEnv
 from bench.figures import RunResult
 from bench.procstat import machine
@@ -31,7 +31,7 @@ from bench.report import Report, write_report
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.tools import resolve_tools
 
-SCENARIOS = ("burst", "polling", "memory", "restart", "cpu")
+SCENARIOS = ("burst", "polling", "memory", "restart", "cpu", "preflight")
 HERE = Path(__file__).resolve().parent
 
 
@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     sizes.add_argument(
         "--cpu-job-seconds", type=float, help="real seconds each of those jobs lasts (30; quick 6)"
     )
+    sizes.add_argument(
+        "--preflight-mb", type=int, help="MiB of JSONL the dataset preflight checks (1024; quick 16)"
+    )
     return p
 
 
@@ -73,6 +76,7 @@ DEFAULTS = {
     "restart_jobs": (1000, 20),
     "cpu_jobs": (100, 10),
     "cpu_job_seconds": (30.0, 6.0),
+    "preflight_mb": (1024, 16),
     "repeat": (3, 1),
 }
 
@@ -122,6 +126,7 @@ def runners(args: argparse.Namespace, env: BenchEnv, workdir: Path) -> dict[str,
             job_seconds=args.cpu_job_seconds,
             poll_min_seconds=args.cpu_job_seconds / 2,
         ),
+        "preflight": lambda: preflight.run(env, args.preflight_mb, workdir),
     }
 
 

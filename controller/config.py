@@ -15,7 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.api.tuningjob import PreflightMode
 from controller.backends.tuningjob import VertexSettings
+from controller.preflight import PreflightSettings
 from controller.reconciler import ReconcilerSettings
 from controller.runtime.config import RuntimeConfig
 
@@ -38,8 +40,10 @@ class OperatorConfig(BaseModel):
     vertex: VertexSettings = Field(default_factory=VertexSettings)
     reconciler: ReconcilerSettings = Field(default_factory=ReconcilerSettings)
     kubeconfig: str | None = None
+    preflight: PreflightSettings = Field(default_factory=PreflightSettings)
     vertex_base_url: str | None = None
     gemini_base_url: str | None = None
+    storage_base_url: str | None = None
     impersonate_service_account: str | None = None
     iam_base_url: str | None = None
     google_timeout_seconds: float = 60.0
@@ -95,6 +99,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("--resync-seconds", 600.0, "every resource is reconciled at least this often", float),
     Option("--vertex-base-url", None, "send Vertex AI calls here instead of the regional hosts (emulator)"),
     Option("--gemini-base-url", None, "send Gemini API calls here instead of Google (emulator)"),
+    Option(
+        "--storage-base-url",
+        None,
+        "send Cloud Storage calls (the dataset preflight) here; --vertex-base-url when that is set",
+    ),
+    Option(
+        "--preflight-default",
+        PreflightMode.REQUIRED,
+        "dataset preflight of a TuningJob that sets no spec.preflight.mode: Required, WarnOnly or Skip",
+        PreflightMode,
+    ),
+    Option(
+        "--preflight-recheck-seconds",
+        60.0,
+        "how often a TuningJob blocked by its dataset looks at the files again for a fixed upload",
+        float,
+    ),
     Option(
         "--fleet-name",
         "",
@@ -183,9 +204,14 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
             fleet_name=v["fleet_name"],
         ),
         reconciler=ReconcilerSettings(create_grace_seconds=v["create_grace_seconds"]),
+        preflight=PreflightSettings(
+            default_mode=PreflightMode(v["preflight_default"]),
+            recheck_seconds=v["preflight_recheck_seconds"],
+        ),
         kubeconfig=kubeconfig or None,
         vertex_base_url=v["vertex_base_url"],
         gemini_base_url=v["gemini_base_url"],
+        storage_base_url=v["storage_base_url"] or v["vertex_base_url"],
         impersonate_service_account=v["impersonate_service_account"],
         iam_base_url=v["iam_base_url"] or v["vertex_base_url"],
         google_timeout_seconds=v["google_timeout_seconds"],

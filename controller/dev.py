@@ -36,6 +36,11 @@ from emulator.server import Emulator
 DEMO_NAMESPACE = "vertexops-demo"
 PLURALS = {"TuningJob": "tuningjobs", "TunedModel": "tunedmodels"}
 SAMPLE_FILES = ("tuningjob.yaml", "tunedmodel.yaml")
+# The sample TuningJob's datasets, put in the emulator's Cloud Storage so the demo runs the preflight.
+SAMPLE_DATASETS = {
+    ("vertexops-demo", "support/train.jsonl"): "support-train.jsonl",
+    ("vertexops-demo", "support/validation.jsonl"): "support-validation.jsonl",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +133,7 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
         ):
             if args.fail:
                 emu.fail_jobs(at_fraction=0.5)
+            upload_sample_datasets(emu)
             yield _Environment(node.control_plane, emu, where)
             _say("stopping the node, the emulator and the control plane")
         return
@@ -141,6 +147,7 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
         with Emulator(config) as emulator:
             if args.fail:
                 emulator.fail_jobs(at_fraction=0.5)
+            upload_sample_datasets(emulator)
             _say("starting the operator under its own ServiceAccount")
             operator = OperatorProcess(
                 grant_operator_rights(control_plane),
@@ -148,6 +155,7 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
                 workdir / "operator.log",
                 project="vertexops-demo",
                 namespaces=[DEMO_NAMESPACE],
+                preflight_default=None,  # the operator's own default: the sample's datasets are checked
                 extra_args=["--poll-min-seconds=1", "--poll-max-seconds=3", "--metrics-interval-seconds=2"],
             ).start()
             where = (
@@ -159,6 +167,14 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
             finally:
                 _say("stopping the operator, the emulator and the control plane")
                 operator.stop()
+
+
+def upload_sample_datasets(emulator: Emulator) -> None:
+    """Put the sample TuningJob's training and validation files in the emulator's Cloud Storage."""
+    _say("putting the sample datasets in the emulator's Cloud Storage (gs://vertexops-demo/support/)")
+    samples = package_files.files("controller.samples")
+    for (bucket, name), file in SAMPLE_DATASETS.items():
+        emulator.put_object(bucket, name, samples.joinpath(file).read_bytes())
 
 
 def _samples(files: list[Path]) -> list[dict[str, Any]]:

@@ -79,6 +79,21 @@ class Observation:
     conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
 
 
+@dataclass
+class CreateCheck:
+    """What a backend checked before a create (the dataset preflight of a tuning job).
+
+    `status` holds fields for status (written whether or not the create goes ahead); `blocked` is the
+    (reason, message) of a check that forbids the create, which the reconciler turns into Stalled=True, and
+    looks again after `retry_after` seconds; `events` are (type, reason, message) to record.
+    """
+
+    status: JsonObject = field(default_factory=dict)
+    blocked: tuple[Reason, str] | None = None
+    retry_after: float = 60.0
+    events: list[tuple[str, Reason, str]] = field(default_factory=list)
+
+
 class SpecError(Exception):
     """The resource cannot progress until the user changes something (a missing Secret, an invalid value).
 
@@ -104,6 +119,10 @@ class ExternalClient(Protocol):
 
         Must not change anything remotely. Returns `exists=False` when there is nothing to adopt.
         """
+        ...
+
+    def check_before_create(self, obj: JsonObject) -> CreateCheck:
+        """What must hold before the remote object is created; read-only, called on every create attempt."""
         ...
 
     def create(self, obj: JsonObject) -> Observation:

@@ -25,7 +25,9 @@ from controller.config import OperatorConfig
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
 from controller.google.gemini import TUNING_SCOPE, GeminiClient
 from controller.google.retry import RetryPolicy
+from controller.google.storage import StorageClient
 from controller.google.vertex import VertexClient
+from controller.preflight import DatasetPreflight
 from controller.reconciler import Reconciler
 from controller.runtime.kubeapi import CONFIGMAPS, ResourceRef
 from controller.runtime.log import setup_logging
@@ -92,7 +94,24 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
             observer=metrics.observe_google_call,
         )
 
-    vertex = vertex_client(google_auth(cfg))
+    def storage_client(auth: Auth) -> StorageClient:
+        return StorageClient(
+            auth=auth,
+            base_url=cfg.storage_base_url,
+            timeout=cfg.google_timeout_seconds,
+            retry=RetryPolicy(),
+            observer=metrics.observe_google_call,
+        )
+
+    def tuning_job_backend(identity: str | None) -> TuningJobBackend:
+        """One identity's backend: its Vertex calls and its dataset reads share one credential."""
+        auth = operator_auth if identity is None else tenant_auth(cfg, identity)
+        client = vertex if identity is None else vertex_client(auth)
+        preflight = DatasetPreflight(storage_client(auth), cfg.preflight)
+        return TuningJobBackend(client, cfg.vertex, tenancy=tenancy, preflight=preflight)
+
+    operator_auth = google_auth(cfg)
+    vertex = vertex_client(operator_auth)
     tenancy = Tenancy(
         manager.informer(TUNINGTENANTS).store,
         manager.informer(NAMESPACES).store,
@@ -105,11 +124,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         TUNING_JOB.kind,
         TUNINGJOBS,
         IdentityBackends(
-            lambda identity: TuningJobBackend(
-                vertex if identity is None else vertex_client(tenant_auth(cfg, identity)),
-                cfg.vertex,
-                tenancy=tenancy,
-            ),
+            tuning_job_backend,
             tenancy.identity_of,
             noun="tuning job",
             token_cap=tenancy.token_cap,
@@ -120,6 +135,7 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         metrics=metrics,
         settings=cfg.reconciler,
         admit=tenancy.admit,
+        may_create=tenancy.may_create,
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
     watch_tenancy(manager, tenancy)
@@ -173,7 +189,7 @@ def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
         kind=TUNING_TENANT.kind,
         map_fn=lambda job: tenants.tenants_of_namespace(job["metadata"]["namespace"]),
     )
-    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=lambda _tenant: tenancy.pending_keys())
+    manager.watch(TUNINGTENANTS, kind=TUNING_JOB.kind, map_fn=tenancy.keys_for_tenant)
     manager.watch(
         NAMESPACES,
         kind=TUNING_JOB.kind,
@@ -202,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
             "vertex_base_url": cfg.vertex_base_url or "regional hosts",
             "leader_election": cfg.runtime.leader_election,
             "tenancy_strict": cfg.tenancy_strict,
+            "preflight_default": cfg.preflight.default_mode.value,
         },
     )
     return manager.run()

@@ -9,6 +9,11 @@ manifest's job, created by a cluster that was since rebuilt, or before the resou
 name an imported resource gives. Whatever it finds is adopted and guarded by the finalizer like a job of our
 own; the backend answers these look-ups from listings it makes anyway, so they cost no Google call per job.
 
+Ask before calling. `admit` (the tenancy: project, location, data and identity rules) is asked before any
+Google call; `may_create` only once the look-up found nothing to adopt, just before the intent write. A job
+that is already running remotely is adopted at once; only a create may have to wait its turn (a tenant's
+limit on active jobs), and it says so in status with its place in line.
+
 Create exactly once. A Vertex tuning job has a server-chosen ID, so a crash between the create call and the
 status write could otherwise cost a second paid job. The protocol:
   1. Record the intent and the finalizer in one write: the annotation
@@ -36,10 +41,11 @@ from typing import Any
 
 from controller.api.base import format_timestamp
 from controller.api.common import prompt_digest
-from controller.api.conditions import Condition, ConditionType, Reason, set_condition
+from controller.api.conditions import Condition, ConditionType, Reason, condition_reason, set_condition
 from controller.external import (
     CREATE_INTENT_ANNOTATION,
     LEGACY_INTENT_FIELD,
+    CreateCheck,
     ExternalClient,
     JsonObject,
     Observation,
@@ -119,6 +125,7 @@ class Reconciler:
         metrics: Metrics,
         settings: ReconcilerSettings | None = None,
         admit: AdmitFn | None = None,
+        may_create: AdmitFn | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kind = kind
@@ -130,6 +137,7 @@ class Reconciler:
         self.metrics = metrics
         self.settings = settings or ReconcilerSettings()
         self.admit = admit
+        self.may_create = may_create
         self.now = now
         # key -> (resourceVersions our last status write superseded: the one it was based on and any this
         # reconcile wrote before it, the object the server returned). The cache only moves forward, so while
@@ -158,7 +166,18 @@ class Reconciler:
         superseded: list[str] = []  # versions written in this reconcile before its status write
         try:
             observation = self.backend.observe(obj)
+            checked_status: JsonObject = {}
             if not observation.exists:
+                # Before anything is paid for: the backend's own checks (a tuning job's dataset preflight).
+                checked = self.backend.check_before_create(obj)
+                for event_type, why, text in checked.events:
+                    self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
+                if checked.blocked is not None:
+                    return self._blocked_before_create(obj, status, checked)
+                checked_status = checked.status
+                waiting = self._waiting_for_turn(obj, status, observation, checked_status)
+                if waiting is not None:
+                    return waiting
                 created = self._create(obj, observation)
                 if isinstance(created, Result):
                     return created
@@ -172,7 +191,7 @@ class Reconciler:
                 if not observation.up_to_date:
                     observation = self.backend.update(obj, observation)
                     self.events.normal(obj, "Updated", f"updated the {self.backend.noun} to match the spec")
-            extra = self._after_ready(obj, status, observation)
+            extra = {**checked_status, **self._after_ready(obj, status, observation)}
         except SpecError as err:
             self._write_status(obj, status, self._stalled(obj, status, err.reason, err.message, synced=True))
             return Result(requeue_after=err.retry_after)
@@ -216,6 +235,15 @@ class Reconciler:
             obj, "Created", f"created {self.backend.noun} {observation.status.get('name', '')}".strip()
         )
         return observation, written
+
+    def _blocked_before_create(self, obj: JsonObject, status: JsonObject, checked: CreateCheck) -> Result:
+        """A check before create said no: Stalled with its reason, its findings in status, nothing created.
+        The check runs again after `retry_after` (a fixed dataset is seen without touching the resource)."""
+        assert checked.blocked is not None
+        reason, message = checked.blocked
+        merged = {**status, **checked.status}
+        self._write_status(obj, status, self._stalled(obj, merged, reason, message, synced=True))
+        return Result(requeue_after=checked.retry_after)
 
     def _report_found(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:
         """An event when a remote object that status did not name yet was found instead of created."""
@@ -297,28 +325,33 @@ class Reconciler:
             self.api.merge_patch(f"{path}/{name}", {"data": dict(observation.outputs)})
 
     def _refused_by_tenancy(self, obj: JsonObject, status: JsonObject) -> Result | None:
-        """Ask the tenancy before any Google call; the Result when the answer is no (or not yet)."""
+        """Ask the tenancy before any Google call; the Result when the answer is no."""
         if self.admit is None:
             return None
         decision = self.admit(obj)
         if decision.allowed or decision.reason is None:
             return None
-        if decision.waiting:
-            new_status = dict(status)
-            new_status["observedGeneration"] = obj["metadata"].get("generation")
-            new_status["conditions"] = self._conditions(
-                obj,
-                status,
-                ready=("False", decision.reason, decision.message),
-                reconciling=("True", decision.reason, decision.message),
-                stalled=("False", decision.reason, ""),
-            )
-            self._write_status(obj, status, new_status)
-            return Result(requeue_after=decision.retry_after)
-        if _condition_reason(status, ConditionType.STALLED) != decision.reason:
+        if condition_reason(status, ConditionType.STALLED) != decision.reason:
             self.events.warning(obj, decision.reason, decision.message)
         self._write_status(obj, status, self._stalled(obj, status, decision.reason, decision.message, True))
         return Result(requeue_after=self.settings.stalled_retry_seconds)
+
+    def _waiting_for_turn(
+        self, obj: JsonObject, status: JsonObject, absent: Observation, checked: JsonObject
+    ) -> Result | None:
+        """Nothing to adopt was found: ask the tenancy whether a create may go now (only creates queue).
+
+        `checked` is what the checks before create found (the dataset preflight): a job waiting in line
+        shows it already, so a bad dataset is known before the job's turn comes.
+        """
+        if self.may_create is None:
+            return None
+        decision = self.may_create(obj)
+        if decision.allowed or decision.reason is None:
+            return None
+        new_status = {**self._merged(status, absent.status), **checked}
+        self._write_status(obj, status, self._waiting(obj, new_status, decision.reason, decision.message))
+        return Result(requeue_after=decision.retry_after)
 
     # -- deletion ------------------------------------------------------------------------------------------
 
@@ -446,17 +479,26 @@ class Reconciler:
         )
         return new_status
 
+    def _waiting(self, obj: JsonObject, status: JsonObject, reason: Reason, message: str) -> JsonObject:
+        """Looked up and found nothing, and the create waits its turn: progressing, nothing wrong."""
+        new_status = dict(status)
+        new_status["observedGeneration"] = obj["metadata"].get("generation")
+        new_status["conditions"] = self._conditions(
+            obj,
+            status,
+            ready=("False", reason, message),
+            reconciling=("True", reason, message),
+            stalled=("False", reason, ""),
+            synced=("True", Reason.RECONCILE_SUCCESS, ""),
+        )
+        return new_status
+
     # -- status --------------------------------------------------------------------------------------------
 
     def _status_from(
         self, obj: JsonObject, status: JsonObject, observation: Observation, extra: JsonObject
     ) -> JsonObject:
-        new_status = dict(status)
-        for key, value in {**observation.status, **extra}.items():
-            if value is None:
-                new_status.pop(key, None)
-            else:
-                new_status[key] = value
+        new_status = self._merged(status, {**observation.status, **extra})
         new_status["observedGeneration"] = obj["metadata"].get("generation")
         phase, reason, message = observation.phase, observation.reason, observation.message
         failed = phase in (Phase.FAILED, Phase.CANCELLED)
@@ -472,6 +514,17 @@ class Reconciler:
             synced=("True", Reason.RECONCILE_SUCCESS, ""),
             others=observation.conditions,
         )
+        return new_status
+
+    @staticmethod
+    def _merged(status: JsonObject, fields: JsonObject) -> JsonObject:
+        """Status with the backend's fields set (a field mapped to None is removed)."""
+        new_status = dict(status)
+        for key, value in fields.items():
+            if value is None:
+                new_status.pop(key, None)
+            else:
+                new_status[key] = value
         return new_status
 
     def _conditions(
@@ -571,13 +624,6 @@ class Reconciler:
 
 def _has_finalizer(obj: JsonObject) -> bool:
     return FINALIZER in (obj["metadata"].get("finalizers") or [])
-
-
-def _condition_reason(status: JsonObject, type_: str) -> str | None:
-    for condition in status.get("conditions") or ():
-        if condition.get("type") == type_ and condition.get("status") == "True":
-            return str(condition.get("reason"))
-    return None
 
 
 def _key(obj: JsonObject) -> str:

@@ -1,4 +1,5 @@
-"""The emulator's own control API under `/_emulator/`: clock, settings, faults, job failures, request log.
+"""The emulator's own control API under `/_emulator/`: clock, settings, faults, job failures, request log,
+Cloud Storage objects.
 
 Tests in other processes (and `vertexops dev`) steer the emulator through it; in-process tests can use the
 same operations on `Emulator` directly. Control calls are not written to the request log.
@@ -6,6 +7,8 @@ same operations on `Emulator` directly. Control calls are not written to the req
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
 
 from emulator.apierror import ApiError, invalid_argument, not_found
@@ -13,6 +16,7 @@ from emulator.clock import rfc3339
 from emulator.faults import FaultRule, JobFailureRule
 from emulator.routes import Request, Response, error_response, json_response
 from emulator.state import EmulatorState
+from emulator.vertex_jobs import DEFAULT_DROP_REASON, HOLD_STATES, DroppedExamplesRule
 
 PREFIX = "/_emulator"
 
@@ -114,6 +118,34 @@ def _dispatch(state: EmulatorState, req: Request) -> Any:
             str(body.get("message") or JobFailureRule.message),
             int(body["atStep"]) if body.get("atStep") is not None else None,
         )
+    if path == "/storage/objects":
+        return _storage(state, req, method)
+    if path == "/dropped-examples":
+        if method == "POST":
+            body = _body(req)
+            count = int(body.get("count", 0))
+            if count < 1:
+                raise invalid_argument("count must be a positive number of dropped examples")
+            dropped = DroppedExamplesRule(
+                count=count,
+                reason=str(body.get("reason") or DEFAULT_DROP_REASON),
+                display_name=body.get("displayName"),
+            )
+            state.vertex.dropped_rules.append(dropped)
+            return {}
+        if method == "DELETE":
+            state.vertex.dropped_rules.clear()
+            return {}
+    if path == "/jobs:hold" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the tuning job to hold in PENDING")
+        return state.vertex.hold(str(body["name"]), str(body.get("tuningJobState") or HOLD_STATES[0]))
+    if path == "/jobs:release" and method == "POST":
+        body = _body(req)
+        if not body.get("name"):
+            raise invalid_argument("name is required: the held tuning job to release")
+        return state.vertex.release(str(body["name"]))
     if path == "/stats" and method == "GET":
         return {
             "tuningJobs": len(state.vertex),
@@ -124,3 +156,32 @@ def _dispatch(state: EmulatorState, req: Request) -> Any:
         state.reset()
         return {}
     raise not_found(f"no control endpoint {method} {req.path}")
+
+
+def _storage(state: EmulatorState, req: Request, method: str) -> Any:
+    """Put, list or delete Cloud Storage objects without the upload API's auth (test set-up).
+
+    POST `{"bucket", "name", "text" | "base64" | "path", "contentType"?}`: `path` serves a file on the
+    emulator's machine from disk (a benchmark's gigabyte); answers the object resource.
+    """
+    if method == "GET":
+        return {"items": state.storage.list_json()}
+    body = _body(req)
+    bucket, name = str(body.get("bucket") or ""), str(body.get("name") or "")
+    if method == "DELETE":
+        if not state.storage.delete(bucket, name):
+            raise not_found(f"no object gs://{bucket}/{name}")
+        return {}
+    if method != "POST":
+        raise not_found(f"no control endpoint {method} {req.path}")
+    content_type = str(body.get("contentType") or "application/octet-stream")
+    if "path" in body:
+        stored = state.storage.put(bucket, name, path=Path(str(body["path"])), content_type=content_type)
+    elif "base64" in body:
+        stored = state.storage.put(
+            bucket, name, base64.b64decode(str(body["base64"])), content_type=content_type
+        )
+    else:
+        text = str(body.get("text", "")).encode()
+        stored = state.storage.put(bucket, name, text, content_type=content_type)
+    return stored.resource()

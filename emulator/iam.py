@@ -11,7 +11,8 @@ Grants are plain sets, one per question Google's IAM answers for these APIs:
   Creator);
 - `project_users[project]`: who holds the `aiplatform.*` permissions on the project (roles/aiplatform.user);
 - `act_as[sa]`: who may run a job as `sa` (`iam.serviceAccounts.actAs`, roles/iam.serviceAccountUser);
-- `bucket_readers[bucket]`: who may read the bucket's objects (`storage.objects.get`).
+- `bucket_readers[bucket]`: who may read the bucket's objects (`storage.objects.get`);
+- `bucket_writers[bucket]`: who may upload objects to it (`storage.objects.create`, emulator.storage).
 
 Training data is read as the job's service account when it names one, otherwise as the caller (standing in
 for the project's tuning service agent, which reads with the project's grants). Vertex refuses the create
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emulator.apierror import ApiError, invalid_argument
+from emulator.oauth import bearer_token
 
 # The longest lifetime generateAccessToken grants without the org policy that extends it to 12 hours.
 MAX_LIFETIME_SECONDS = 3600
@@ -66,6 +68,7 @@ class Iam:
         self.project_users: dict[str, set[str]] = defaultdict(set)
         self.act_as: dict[str, set[str]] = defaultdict(set)
         self.bucket_readers: dict[str, set[str]] = defaultdict(set)
+        self.bucket_writers: dict[str, set[str]] = defaultdict(set)
 
     # -- set-up ------------------------------------------------------------------------------------------
 
@@ -82,8 +85,9 @@ class Iam:
         impersonate: tuple[str, ...] = (),
         act_as: tuple[str, ...] = (),
         buckets: tuple[str, ...] = (),
+        write_buckets: tuple[str, ...] = (),
     ) -> None:
-        """Grant `principal` projects, impersonating and acting as service accounts, and bucket reads."""
+        """Grant `principal` projects, impersonating and acting as service accounts, bucket reads, uploads."""
         with self._lock:
             self.enabled = True
             for project in projects:
@@ -94,6 +98,8 @@ class Iam:
                 self.act_as[account].add(principal)
             for bucket in buckets:
                 self.bucket_readers[bucket].add(principal)
+            for bucket in write_buckets:
+                self.bucket_writers[bucket].add(principal)
 
     # -- asking ------------------------------------------------------------------------------------------
 
@@ -106,8 +112,7 @@ class Iam:
 
     def caller(self, headers: dict[str, str] | Any) -> str:
         """The principal of a request's bearer token; '' when it has none the model knows."""
-        authorization = headers.get("authorization", "")
-        token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+        token = bearer_token(headers)
         return (self.principal(token) or "") if token else ""
 
     def require_known(self, principal: str, service: str) -> None:
@@ -149,7 +154,19 @@ class Iam:
                     "iam.googleapis.com",
                 )
             reader = account or principal
-            spec = body.get("supervisedTuningSpec") or body.get("supervised_tuning_spec") or {}
+            spec: dict[str, Any] = next(
+                (
+                    body[key]
+                    for key in (
+                        "supervisedTuningSpec",
+                        "supervised_tuning_spec",
+                        "preferenceOptimizationSpec",
+                        "preference_optimization_spec",
+                    )
+                    if isinstance(body.get(key), dict)
+                ),
+                {},
+            )
             for key in ("trainingDatasetUri", "validationDatasetUri", "training_dataset_uri"):
                 uri = spec.get(key)
                 if not isinstance(uri, str) or not uri.startswith("gs://"):

@@ -45,6 +45,12 @@ CLOCK_SKEW_SECONDS = 300
 TOKEN_LIFETIME_SECONDS = 3599
 
 
+def bearer_token(headers: Any) -> str:
+    """The token of an `Authorization: Bearer ...` header (any case of the scheme), or ''."""
+    authorization = str(headers.get("authorization", ""))
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+
+
 class OAuthError(Exception):
     """An RFC 6749 error answer: `{"error": ..., "error_description": ...}` with HTTP 400 (or 401)."""
 
@@ -157,12 +163,40 @@ class OAuthState:
         return minted
 
     def lookup(self, token: str) -> MintedToken | None:
-        """The minted token `token`, or None when it was never minted here or has expired."""
+        """The minted token `token` (or a valid self-signed JWT), None when unknown here or expired."""
         with self._lock:
             found = self._tokens.get(token)
+        if found is None and token.count(".") == 2:
+            return self.self_signed(token)
         if found is None or found.expires_at <= time.time():
             return None
         return found
+
+    def self_signed(self, token: str) -> MintedToken | None:
+        """A service account's self-signed JWT used directly as the bearer token, or None.
+
+        Google's "service account authorization without OAuth" (developers.google.com/identity/protocols/
+        oauth2/service-account#jwt-auth): the key signs an RS256 JWT with `kid` = the key id, `iss` = `sub` =
+        the account's e-mail, either `aud` = the API's URL (`https://aiplatform.googleapis.com/`) or a
+        `scope` claim, and at most an hour between `iat` and `exp`. google-auth sends one instead of asking
+        the token endpoint when the client library sets `always_use_jwt_access` (google-api-core clients
+        such as google-cloud-aiplatform do).
+        """
+        try:
+            header, claims = _jwt_parts(token)
+            with self._lock:
+                account = self.service_accounts.get((str(claims.get("iss", "")), str(header.get("kid", ""))))
+            if account is None or claims.get("sub") != account.email:
+                return None
+            _verify(token, account.public_key, "Invalid JWT Signature.")
+            _check_times(claims, max_lifetime=MAX_ASSERTION_SECONDS)
+        except OAuthError:
+            return None
+        scopes = tuple(str(claims.get("scope", "")).split())
+        audience = str(claims.get("aud", ""))
+        if not scopes and not audience.startswith("https://"):
+            return None
+        return MintedToken(token, account.email, scopes, float(claims["exp"]), "self-signed-jwt")
 
     def minted(self) -> list[MintedToken]:
         with self._lock:

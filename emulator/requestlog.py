@@ -24,6 +24,8 @@ class RequestRecord:
     credentials: tuple[str, ...] = ()
     # Whom the bearer token belongs to (emulator.iam), '' when unknown or an API key.
     principal: str = ""
+    # The name of the resource a create call made ('' for other calls), so a log shows what was made in order.
+    created: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

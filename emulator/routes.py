@@ -13,11 +13,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.api_versions import for_version
 from emulator.apierror import STATUS_BY_HTTP, ApiError, invalid_argument
+from emulator.enum_encoding import enum_names, enum_numbers, int_enums_requested
 from emulator.faults import FaultRule
 from emulator.generation import generate, paced, stream
+from emulator.oauth import bearer_token
 from emulator.requestlog import RequestRecord
 from emulator.state import EmulatorState
+from emulator.storage import ROUTE_TABLE as STORAGE_ROUTES
 from emulator.vertex_validation import base_model_id
 
 
@@ -29,6 +33,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     principal: str = ""  # set by the IAM check (emulator.iam)
+    created: str = ""  # the resource name a create made, for the request log
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -91,7 +96,9 @@ def _create_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     body = req.json()
     if isinstance(body, dict):
         state.iam.check_create(req.principal, body)
-    return state.vertex.create(m["p"], m["l"], body)
+    job = state.vertex.create(m["p"], m["l"], body)
+    req.created = str(job.get("name") or "")
+    return job
 
 
 # -- IAM Credentials ---------------------------------------------------------------------------------------
@@ -133,9 +140,9 @@ def _cancel_job(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
 
 
 def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
-    job = state.vertex.by_endpoint(m["p"], m["l"], m["e"])
+    job = state.tuned.serving(m["p"], m["l"], m["e"])  # None once undeployed or deleted
     name = f"projects/{m['p']}/locations/{m['l']}/endpoints/{m['e']}"
-    if job is None or state.vertex.get(m["p"], m["l"], job.job_id)["state"] != "JOB_STATE_SUCCEEDED":
+    if job is None:
         raise ApiError("NOT_FOUND", f"Endpoint {name} not found.")
     label = str(job.spec.get("tunedModelDisplayName") or f"tuned-{job.job_id}")
     return label, base_model_id(str(job.spec.get("baseModel") or "gemini"))
@@ -150,9 +157,8 @@ def _endpoint_job(state: EmulatorState, m: dict[str, str]) -> tuple[str, str]:
 )
 def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    body = req.json()
-    state.generations.add("endpoints.generateContent", _vertex_path(m, "endpoints", m["e"]), body)
-    return generate(body, label, version, state.clock.now(), vertex=True)
+    name = _vertex_path(m, "endpoints", m["e"])
+    return _answer(state, req, "endpoints.generateContent", name, label=label, version=version, vertex=True)
 
 
 @_route(
@@ -164,16 +170,60 @@ def _endpoint_generate(state: EmulatorState, req: Request, m: dict[str, str]) ->
 )
 def _endpoint_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     label, version = _endpoint_job(state, m)
-    body = req.json()
-    chunks = stream(body, label, version, state.clock.now(), vertex=True)
-    return _streamed(
-        state,
-        req,
-        method="endpoints.streamGenerateContent",
-        model=_vertex_path(m, "endpoints", m["e"]),
-        body=body,
-        chunks=chunks,
+    name = _vertex_path(m, "endpoints", m["e"])
+    return _answer(
+        state, req, "endpoints.streamGenerateContent", name, label=label, version=version, vertex=True
     )
+
+
+# The tuned Model and its Endpoint, and their removal (emulator.vertex_resources).
+
+
+@_route("GET", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.get", "aiplatform.endpoints.get")
+def _get_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route(
+    "POST",
+    _V + r"/endpoints/(?P<e>[^/:]+):undeployModel",
+    "vertex",
+    "endpoints.undeployModel",
+    "aiplatform.endpoints.undeploy",
+)
+def _undeploy(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.undeploy(m["p"], m["l"], m["e"], req.json())
+
+
+@_route(
+    "DELETE", _V + r"/endpoints/(?P<e>[^/:]+)", "vertex", "endpoints.delete", "aiplatform.endpoints.delete"
+)
+def _delete_endpoint(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_endpoint(m["p"], m["l"], m["e"])
+
+
+@_route("GET", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.get", "aiplatform.models.get")
+def _get_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_model(m["p"], m["l"], m["model"])
+
+
+@_route("DELETE", _V + r"/models/(?P<model>[^/:]+)", "vertex", "models.delete", "aiplatform.models.delete")
+def _delete_tuned_model(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.delete_model(m["p"], m["l"], m["model"])
+
+
+# The REST transport of google-cloud-aiplatform polls operations under `/ui/` (its operations
+# http_options list `/ui/{name=projects/*/locations/*/endpoints/*/operations/*}` first, then `/v1/...`).
+@_route(
+    "GET",
+    r"^/(?:v1|v1beta1|ui)/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)"
+    r"(?:/(?:endpoints|models)/[^/:]+)?/operations/(?P<op>[^/:]+)",
+    "vertex",
+    "operations.get",
+    "aiplatform.operations.get",
+)
+def _get_vertex_operation(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
+    return state.tuned.get_operation(req.path.split("/", 2)[2])
 
 
 # The base models themselves (what `compare` weighs a tuned model against): Vertex serves them under
@@ -200,10 +250,10 @@ def _publisher_model(m: dict[str, str]) -> str:
 )
 def _publisher_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = _publisher_model(m)
-    body = req.json()
     name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
-    state.generations.add("publishers.models.generateContent", name, body)
-    return generate(body, model, model, state.clock.now(), vertex=True)
+    return _answer(
+        state, req, "publishers.models.generateContent", name, label=model, version=model, vertex=True
+    )
 
 
 @_route(
@@ -215,11 +265,9 @@ def _publisher_generate(state: EmulatorState, req: Request, m: dict[str, str]) -
 )
 def _publisher_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = _publisher_model(m)
-    body = req.json()
     name = f"projects/{m['p']}/locations/{m['l']}/publishers/{m['pub']}/models/{model}"
-    chunks = stream(body, model, model, state.clock.now(), vertex=True)
-    return _streamed(
-        state, req, method="publishers.models.streamGenerateContent", model=name, body=body, chunks=chunks
+    return _answer(
+        state, req, "publishers.models.streamGenerateContent", name, label=model, version=model, vertex=True
     )
 
 
@@ -351,14 +399,9 @@ def _list_operations(state: EmulatorState, req: Request, m: dict[str, str]) -> A
 )
 def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
-    body = req.json()
-    state.generations.add("tunedModels.generateContent", model.name, body)
-    return generate(
-        body,
-        str(model.fields.get("displayName") or model.model_id),
-        model.name,
-        state.clock.now(),
-        vertex=False,
+    label = str(model.fields.get("displayName") or model.model_id)
+    return _answer(
+        state, req, "tunedModels.generateContent", model.name, label=label, version=model.name, vertex=False
     )
 
 
@@ -372,11 +415,8 @@ def _model_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> An
 def _model_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     model = state.gemini.require_active(m["id"])
     label = str(model.fields.get("displayName") or model.model_id)
-    body = req.json()
-    chunks = stream(body, label, model.name, state.clock.now(), vertex=False)
-    return _streamed(
-        state, req, method="tunedModels.streamGenerateContent", model=model.name, body=body, chunks=chunks
-    )
+    method = "tunedModels.streamGenerateContent"
+    return _answer(state, req, method, model.name, label=label, version=model.name, vertex=False)
 
 
 _BASE = r"^/v1beta/models/(?P<model>[^/:]+)"
@@ -397,9 +437,7 @@ def _base_model(m: dict[str, str]) -> str:
 )
 def _base_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     name = _base_model(m)
-    body = req.json()
-    state.generations.add("models.generateContent", name, body)
-    return generate(body, m["model"], name, state.clock.now(), vertex=False)
+    return _answer(state, req, "models.generateContent", name, label=m["model"], version=name, vertex=False)
 
 
 @_route(
@@ -411,9 +449,33 @@ def _base_generate(state: EmulatorState, req: Request, m: dict[str, str]) -> Any
 )
 def _base_stream(state: EmulatorState, req: Request, m: dict[str, str]) -> Any:
     name = _base_model(m)
+    return _answer(
+        state, req, "models.streamGenerateContent", name, label=m["model"], version=name, vertex=False
+    )
+
+
+def _answer(
+    state: EmulatorState,
+    req: Request,
+    method: str,
+    name: str,
+    *,
+    label: str,
+    version: str,
+    vertex: bool,
+) -> Any:
+    """The answer of `name` (a model or endpoint) to generateContent, or streamGenerateContent by `method`.
+
+    Every generation is recorded (what the tests read back), the one-shot call before the answer is made.
+    """
     body = req.json()
-    chunks = stream(body, m["model"], name, state.clock.now(), vertex=False)
-    return _streamed(state, req, method="models.streamGenerateContent", model=name, body=body, chunks=chunks)
+    if method.endswith(".streamGenerateContent"):
+        chunks = stream(body, label, version, state.clock.now(), vertex=vertex)
+        if vertex and int_enums_requested(req.query):
+            chunks = (enum_numbers(chunk) for chunk in chunks)
+        return _streamed(state, req, method=method, model=name, body=body, chunks=chunks)
+    state.generations.add(method, name, body)
+    return generate(body, label, version, state.clock.now(), vertex=vertex)
 
 
 def _streamed(
@@ -442,6 +504,14 @@ def _streamed(
     record.chunk_times.append(time.time())
     body_bytes = ("[" + ",\r\n".join(json.dumps(item) for item in items) + "]").encode()
     return Response(200, body=body_bytes, headers={"content-type": "application/json; charset=UTF-8"})
+
+
+# -- Cloud Storage (emulator.storage) ---------------------------------------------------------------------
+
+ROUTES.extend(
+    Route(http, re.compile(pattern + "$"), "storage", method, handler, permission)
+    for http, pattern, method, permission, handler in STORAGE_ROUTES
+)
 
 
 # -- dispatch ----------------------------------------------------------------------------------------------
@@ -516,9 +586,14 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
     req.principal = state.iam.caller(req.headers) or _oauth_principal(state, req)
     if route.api == "vertex":
         state.iam.check_project(req.principal, route.permission, params["p"], params["l"])
+        _enum_names_in_body(req)
     result = route.handler(state, req, params)
     if isinstance(result, Response):
         return result
+    if route.api == "vertex":
+        result = for_version(req.path, result)
+        if int_enums_requested(req.query):
+            result = enum_numbers(result)
     for rule in fired:
         if rule.kind == "unknown_state":
             default = "JOB_STATE_EMULATED_UNKNOWN" if route.api == "vertex" else "STATE_EMULATED_UNKNOWN"
@@ -526,6 +601,20 @@ def _serve(state: EmulatorState, req: Request, route: Route, params: dict[str, s
         elif rule.kind == "missing_fields":
             _drop_fields(result, rule.fields)
     return json_response(200, result)
+
+
+def _enum_names_in_body(req: Request) -> None:
+    """Integer enums in a Vertex request become names, so the stores see one spelling (enum_encoding).
+
+    A body that is not JSON is left for the handler to refuse with Google's parse error.
+    """
+    if not req.body.strip():
+        return
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        return
+    req.body = json.dumps(enum_names(body)).encode()
 
 
 def _status_fault(rule: FaultRule) -> ApiError:
@@ -596,13 +685,16 @@ def _error_info(reason: str, domain: str, service: str) -> list[dict[str, Any]]:
 
 
 # APIs that take only OAuth tokens, by the service name their errors carry.
-_OAUTH_ONLY = {"vertex": "aiplatform.googleapis.com", "iamcredentials": "iamcredentials.googleapis.com"}
+_OAUTH_ONLY = {
+    "vertex": "aiplatform.googleapis.com",
+    "iamcredentials": "iamcredentials.googleapis.com",
+    "storage": "storage.googleapis.com",
+}
 
 
 def _oauth_principal(state: EmulatorState, req: Request) -> str:
     """Whom a token minted by the emulator's OAuth endpoints belongs to ('' for none)."""
-    authorization = req.headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    token = bearer_token(req.headers)
     minted = state.oauth.lookup(token) if token else None
     return minted.principal if minted else ""
 
@@ -611,8 +703,7 @@ def _check_auth(state: EmulatorState, req: Request, route: Route) -> None:
     """Google's answers to missing or bad credentials, per API."""
     if not state.config.require_auth:
         return
-    authorization = req.headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    token = bearer_token(req.headers)
     key = req.headers.get("x-goog-api-key") or req.param("key") or ""
     valid = state.config.valid_credentials
     token_ok = bool(token) and (
@@ -694,7 +785,7 @@ def credential_sources(req: Request) -> tuple[str, ...]:
     access logs keep it), even though the API accepts both, as Google does.
     """
     found = []
-    if req.headers.get("authorization", "").lower().startswith("bearer "):
+    if bearer_token(req.headers):
         found.append("bearer-header")
     if req.headers.get("x-goog-api-key"):
         found.append("api-key-header")
@@ -722,5 +813,6 @@ def record_request(
             duration_ms=(time.monotonic() - started) * 1000.0,
             credentials=credential_sources(req),
             principal=req.principal,
+            created=req.created,
         )
     )

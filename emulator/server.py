@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ from emulator.requestlog import RequestRecord
 from emulator.routes import Request, Response, handle_api
 from emulator.state import EmulatorState
 from emulator.token_endpoints import handle_token_request, is_token_path
+from emulator.vertex_jobs import DEFAULT_DROP_REASON, DroppedExamplesRule
 
 logger = logging.getLogger(__name__)
 
@@ -199,8 +201,35 @@ class Emulator:
         """Make one existing Vertex job fail at `at_step` (default: its next step)."""
         self.state.vertex.fail_job(name, message, at_step)
 
+    def drop_examples(self, count: int, reason: str | None = None, display_name: str | None = None) -> None:
+        """New Vertex jobs (named `display_name`, or all) report `count` examples dropped from their data."""
+        rule = DroppedExamplesRule(count, reason or DEFAULT_DROP_REASON, display_name)
+        self.state.vertex.dropped_rules.append(rule)
+
+    def hold_job(self, name: str, tuning_job_state: str = "TUNING_JOB_STATE_WAITING_FOR_QUOTA") -> None:
+        """Keep a pending Vertex job pending, showing `tuning_job_state` (v1beta1), until `release_job`."""
+        self.state.vertex.hold(name, tuning_job_state)
+
+    def release_job(self, name: str) -> None:
+        self.state.vertex.release(name)
+
     def reset(self) -> None:
         self.state.reset()
+
+    # -- Cloud Storage ---------------------------------------------------------------------------------
+
+    def put_object(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes | str | None = None,
+        *,
+        path: Path | None = None,
+        content_type: str = "application/jsonl",
+    ) -> dict[str, Any]:
+        """Store an object (a new generation if it exists) and return its resource, as an upload would."""
+        raw = data.encode() if isinstance(data, str) else data
+        return self.state.storage.put(bucket, name, raw, path=path, content_type=content_type).resource()
 
     # -- request log -----------------------------------------------------------------------------------
 

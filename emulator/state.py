@@ -13,8 +13,10 @@ from emulator.generation import GenerationLog
 from emulator.iam import Iam
 from emulator.oauth import OAuthState
 from emulator.requestlog import RequestLog
+from emulator.storage import Buckets
 from emulator.vertex_jobs import VertexJobs
 from emulator.vertex_metrics import VertexMetrics
+from emulator.vertex_resources import TunedResources
 
 
 class EmulatorState:
@@ -36,8 +38,10 @@ class EmulatorState:
         self.failures = JobFailures(self.rng)
         self.vertex = VertexJobs(self.config, self.clock, self.rng, self.failures)
         self.metrics = VertexMetrics(self.vertex)
+        self.tuned = TunedResources(self.vertex, self.clock, self.rng)
         self.gemini = GeminiModels(self.config, self.clock, self.rng, self.failures)
         self.iam = Iam(self.config.project_number)
+        self.storage = Buckets(self.iam)
 
     def reset(self) -> None:
         """Forget every job, model, fault and logged request; re-seed the random generator."""

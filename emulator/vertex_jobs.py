@@ -20,7 +20,7 @@ from emulator.clock import SimClock, rfc3339
 from emulator.config import EmulatorConfig
 from emulator.faults import JobFailures
 from emulator.paging import decode_token, encode_token, page_size
-from emulator.vertex_validation import validate_create
+from emulator.vertex_validation import tuning_spec_key, validate_create
 
 PENDING = "JOB_STATE_PENDING"
 RUNNING = "JOB_STATE_RUNNING"
@@ -29,6 +29,16 @@ FAILED = "JOB_STATE_FAILED"
 CANCELLING = "JOB_STATE_CANCELLING"
 CANCELLED = "JOB_STATE_CANCELLED"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+# v1beta1 `TuningJob.tuningJobState`, "the detail state of the tuning job (while the overall JobState is
+# running)", and its values, from the REST discovery document aiplatform.v1beta1.json (revision 20261106).
+# Which sub-state Vertex shows in which phase is not documented: here PENDING processes the dataset (or waits
+# for quota or capacity while the control API holds the job), RUNNING tunes.
+WAITING_FOR_QUOTA = "TUNING_JOB_STATE_WAITING_FOR_QUOTA"
+PROCESSING_DATASET = "TUNING_JOB_STATE_PROCESSING_DATASET"
+WAITING_FOR_CAPACITY = "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
+TUNING = "TUNING_JOB_STATE_TUNING"
+HOLD_STATES = (WAITING_FOR_QUOTA, WAITING_FOR_CAPACITY)
 
 DEFAULT_EPOCHS = 3
 BATCH_SIZE = 16
@@ -60,6 +70,12 @@ class Job:
     fail_at_step: int | None = None
     fail_message: str = ""
     cancel_requested: float | None = None
+    #: set while the control API holds the job in PENDING: since when, and the sub-state it shows
+    held_since: float | None = None
+    hold_state: str = ""
+    #: examples Vertex leaves out of the dataset (too long, bad image, ...) and the reason it gives
+    dropped_count: int = 0
+    dropped_reason: str = ""
 
     @property
     def parent(self) -> str:
@@ -68,6 +84,11 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.parent}/tuningJobs/{self.job_id}"
+
+    @property
+    def spec_key(self) -> str:
+        """`supervisedTuningSpec` or `preferenceOptimizationSpec`: the tuning_spec one-of member set."""
+        return tuning_spec_key(self.spec)
 
     @property
     def experiment_id(self) -> str:
@@ -86,10 +107,36 @@ class Job:
         return self.created + self.pending_seconds
 
     def steps_at(self, moment: float) -> int:
-        """Steps completed by `moment`, ignoring cancellation and failure."""
-        if moment <= self.run_start:
+        """Steps completed by `moment`, ignoring cancellation and failure (none while held in PENDING)."""
+        if self.held_since is not None or moment <= self.run_start:
             return 0
         return min(self.total_steps, int((moment - self.run_start) / self.step_seconds))
+
+
+#: The reason given when none is asked for: the per-example limit of the Gemini 2.5 family (tuning docs).
+DEFAULT_DROP_REASON = "Example exceeds the maximum of 131072 input and output tokens."
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedExamplesRule:
+    """New jobs (those named `display_name`, or all) report `count` examples dropped for `reason`."""
+
+    count: int
+    reason: str = DEFAULT_DROP_REASON
+    display_name: str | None = None
+
+
+#: At most this many indices of dropped examples are listed: the API gives "a partial sample" of them.
+DROPPED_SAMPLE = 10
+
+
+def dropped_examples(job: Job) -> tuple[list[str], list[str]]:
+    """(sample of 1-based indices as int64 strings, the reason for each): spread over the dataset."""
+    count = min(job.dropped_count, job.example_count)
+    shown = min(count, DROPPED_SAMPLE)
+    stride = max(1, job.example_count // max(1, count))
+    indices = [str(1 + i * stride) for i in range(shown)]
+    return indices, [job.dropped_reason] * shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +171,8 @@ def phase_at(job: Job, now: float) -> Phase:
             done_at,
             rpc_status("CANCELLED", CANCEL_MESSAGE),
         )
+    if job.held_since is not None:
+        return Phase(PENDING, 0, None, None, job.held_since, None)
     if now < run_start:
         return Phase(PENDING, 0, None, None, job.created, None)
     if now < ends_at:
@@ -151,7 +200,7 @@ def render_job(job: Job, now: float) -> dict[str, Any]:
     for key in ("description", "baseModel", "preTunedModel", "serviceAccount", "encryptionSpec"):
         if job.spec.get(key):
             out[key] = job.spec[key]
-    out["supervisedTuningSpec"] = _render_spec(job)
+    out[job.spec_key] = _render_spec(job)
     out["state"] = phase.state
     out["createTime"] = rfc3339(job.created)
     if phase.start is not None:
@@ -168,11 +217,29 @@ def render_job(job: Job, now: float) -> dict[str, Any]:
         out["tuningDataStats"] = _data_stats(job)
     if phase.state == SUCCEEDED:
         out["tunedModel"] = _tuned_model(job)
+    if phase.state == PENDING:
+        out["tuningJobState"] = job.hold_state if job.held_since is not None else PROCESSING_DATASET
+    elif phase.state == RUNNING:
+        out["tuningJobState"] = TUNING
+    # v1beta1 TuningJobMetadata{completedEpochCount, completedStepCount (int64)}; the discovery document says
+    # completedStepCount is "set for Multi-Step RL", so supervised jobs report epochs only. Zero is the
+    # proto3 default and is left out.
+    epochs_done = min(job.epochs, phase.step // max(1, job.total_steps // job.epochs))
+    if epochs_done:
+        out["tuningJobMetadata"] = {"completedEpochCount": str(epochs_done)}
     return out
 
 
+def _release(job: Job, now: float) -> None:
+    """End a hold: the time spent held is added to the job's pending time (nothing had started)."""
+    if job.held_since is not None:
+        job.pending_seconds += max(0.0, now - job.held_since)
+        job.held_since = None
+        job.hold_state = ""
+
+
 def _render_spec(job: Job) -> dict[str, Any]:
-    spec = dict(job.spec.get("supervisedTuningSpec") or {})
+    spec = dict(job.spec.get(job.spec_key) or {})
     hyper = dict(spec.get("hyperParameters") or {})
     hyper["epochCount"] = str(job.epochs)
     hyper.setdefault("learningRateMultiplier", 1.0)
@@ -182,9 +249,11 @@ def _render_spec(job: Job) -> dict[str, Any]:
 
 
 def _data_stats(job: Job) -> dict[str, Any]:
+    if job.spec_key == "preferenceOptimizationSpec":
+        return {"preferenceOptimizationDataStats": _preference_stats(job)}
     tokens_per_example = 180 + job.example_count % 97
     total_tokens = job.example_count * tokens_per_example
-    return {
+    stats: dict[str, Any] = {
         "supervisedTuningDataStats": {
             "tuningDatasetExampleCount": str(job.example_count),
             "totalTuningCharacterCount": str(total_tokens * 4),
@@ -202,10 +271,65 @@ def _data_stats(job: Job) -> dict[str, Any]:
             },
         }
     }
+    if job.dropped_count:
+        # SupervisedTuningDataStats (v1 discovery): totalTruncatedExampleCount "the number of examples in the
+        # dataset that have been dropped", truncatedExampleIndices "a partial sample of the indices (starting
+        # from 1)", droppedExampleReasons "for each index ..., the user-facing reason".
+        indices, reasons = dropped_examples(job)
+        stats["supervisedTuningDataStats"].update(
+            totalTruncatedExampleCount=str(min(job.dropped_count, job.example_count)),
+            truncatedExampleIndices=indices,
+            droppedExampleReasons=reasons,
+        )
+    return stats
+
+
+def _preference_stats(job: Job) -> dict[str, Any]:
+    """PreferenceOptimizationDataStats (v1 discovery): int64 counts as strings; its DatasetDistribution has a
+    double `sum` (unlike the supervised distribution's int64 `sum` and `billableSum`)."""
+    tokens_per_example = 240 + job.example_count % 89
+    total_tokens = job.example_count * tokens_per_example
+    return {
+        "tuningDatasetExampleCount": str(job.example_count),
+        "totalBillableTokenCount": str(total_tokens * job.epochs),
+        "tuningStepCount": str(job.total_steps),
+        "userInputTokenDistribution": _distribution(total_tokens * 0.4, tokens_per_example * 0.4),
+        "userOutputTokenDistribution": _distribution(total_tokens * 0.6, tokens_per_example * 0.6),
+        **_preference_dropped(job),
+        "scoresDistribution": {
+            "sum": job.example_count * 0.5,
+            "min": 0.0,
+            "max": 1.0,
+            "mean": 0.5,
+            "median": 0.5,
+            "p5": 0.05,
+            "p95": 0.95,
+        },
+    }
+
+
+def _preference_dropped(job: Job) -> dict[str, Any]:
+    """PreferenceOptimizationDataStats has droppedExampleIndices and droppedExampleReasons, no total count."""
+    if not job.dropped_count:
+        return {}
+    indices, reasons = dropped_examples(job)
+    return {"droppedExampleIndices": indices, "droppedExampleReasons": reasons}
+
+
+def _distribution(total: float, mean: float) -> dict[str, Any]:
+    return {
+        "sum": float(round(total)),
+        "min": float(round(mean / 4)),
+        "max": float(round(mean * 3)),
+        "mean": float(round(mean)),
+        "median": float(round(mean * 0.9)),
+        "p5": float(round(mean / 3)),
+        "p95": float(round(mean * 2)),
+    }
 
 
 def _tuned_model(job: Job) -> dict[str, Any]:
-    last_only = bool((job.spec.get("supervisedTuningSpec") or {}).get("exportLastCheckpointOnly"))
+    last_only = bool((job.spec.get(job.spec_key) or {}).get("exportLastCheckpointOnly"))
     steps_per_epoch = max(1, job.total_steps // job.epochs)
     epochs = [job.epochs] if last_only else list(range(1, job.epochs + 1))
     checkpoints = []
@@ -296,6 +420,7 @@ class VertexJobs:
         self._by_id: dict[str, Job] = {}
         self._by_endpoint: dict[str, Job] = {}
         self._seq = 0
+        self.dropped_rules: list[DroppedExamplesRule] = []
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -303,7 +428,7 @@ class VertexJobs:
     def create(self, project: str, location: str, body: Any) -> dict[str, Any]:
         spec = validate_create(body)
         number = self._config.project_number(project)
-        tuning = spec["supervisedTuningSpec"]
+        tuning = spec[tuning_spec_key(spec)]
         hyper = tuning.get("hyperParameters") or {}
         epochs = int(hyper.get("epochCount") or DEFAULT_EPOCHS)
         examples = 200 + zlib.crc32(str(tuning["trainingDatasetUri"]).encode()) % 1800
@@ -332,6 +457,9 @@ class VertexJobs:
                 model_id=new_numeric_id(self._rng),
                 endpoint_id=new_numeric_id(self._rng),
             )
+            for dropped in self.dropped_rules:
+                if dropped.display_name in (None, display):
+                    job.dropped_count, job.dropped_reason = dropped.count, dropped.reason
             rule = self._failures.decide("vertex", display)
             if rule is not None:
                 job.fail_at_step = max(1, min(total_steps, round(total_steps * rule.at_fraction)))
@@ -395,8 +523,39 @@ class VertexJobs:
                     "running jobs can be cancelled."
                 )
             if job.cancel_requested is None:
+                _release(job, now)
                 job.cancel_requested = now
         return {}
+
+    def hold(self, name: str, sub_state: str) -> dict[str, Any]:
+        """Keep a PENDING job there, showing `sub_state` (waiting for quota or capacity), until `release`."""
+        if sub_state not in HOLD_STATES:
+            raise invalid_argument(
+                f"tuningJobState must be one of {', '.join(HOLD_STATES)}, got {sub_state!r}."
+            )
+        job = self._by_name(name)
+        with self._lock:
+            now = self._clock.now()
+            state = phase_at(job, now).state
+            if state != PENDING:
+                raise failed_precondition(f"TuningJob {name} is {state}; only a pending job can be held.")
+            if job.held_since is None:
+                job.held_since = now
+            job.hold_state = sub_state
+        return render_job(job, self._clock.now())
+
+    def release(self, name: str) -> dict[str, Any]:
+        """Let a held job go on: its remaining wait in PENDING starts again from now."""
+        job = self._by_name(name)
+        with self._lock:
+            _release(job, self._clock.now())
+        return render_job(job, self._clock.now())
+
+    def _by_name(self, name: str) -> Job:
+        job = self._by_id.get(name.rsplit("/", 1)[-1])
+        if job is None:
+            raise not_found(f"TuningJob {name} does not exist.")
+        return job
 
     def fail_job(self, name: str, message: str, at_step: int | None = None) -> dict[str, Any]:
         """Make an existing job fail at `at_step` (default: the next step), if it has not ended yet."""

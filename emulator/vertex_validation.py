@@ -66,21 +66,32 @@ def validate_create(raw: Any) -> dict[str, Any]:
         raise invalid_argument(
             f"Base model {base_model} is not supported for supervised tuning.", "tuning_job.base_model"
         )
-    spec = body.get("supervisedTuningSpec")
+    key = tuning_spec_key(body)
+    field = _SPEC_FIELDS[key]
+    spec = body[key]
     if not isinstance(spec, dict):
-        raise invalid_argument("supervised_tuning_spec is required.", "tuning_job.supervised_tuning_spec")
+        raise invalid_argument(f"{field} must be an object.", f"tuning_job.{field}")
     training = spec.get("trainingDatasetUri")
     if not training:
         raise invalid_argument(
-            "Training dataset uri is required.", "tuning_job.supervised_tuning_spec.training_dataset_uri"
+            "Training dataset uri is required.", f"tuning_job.{field}.training_dataset_uri"
         )
-    _check_gcs(training, "training_dataset_uri")
+    _check_gcs(training, "training_dataset_uri", field)
     if spec.get("validationDatasetUri"):
-        _check_gcs(spec["validationDatasetUri"], "validation_dataset_uri")
+        _check_gcs(spec["validationDatasetUri"], "validation_dataset_uri", field)
     hyper = spec.get("hyperParameters") or {}
     if not isinstance(hyper, dict):
-        raise invalid_argument("hyper_parameters must be an object.", "tuning_job.supervised_tuning_spec")
-    _check_hyper_parameters(hyper, base_model_id(base_model) if isinstance(base_model, str) else None)
+        raise invalid_argument("hyper_parameters must be an object.", f"tuning_job.{field}")
+    _check_hyper_parameters(hyper, base_model_id(base_model) if isinstance(base_model, str) else None, field)
+    if key == "preferenceOptimizationSpec":
+        _check_beta(hyper.get("beta"))
+    elif "beta" in hyper:
+        # SupervisedHyperParameters has no `beta`: the proto JSON parser refuses an unknown field.
+        raise invalid_argument(
+            'Invalid JSON payload received. Unknown name "beta" at '
+            "'tuning_job.supervised_tuning_spec.hyper_parameters': Cannot find field.",
+            "tuning_job.supervised_tuning_spec.hyper_parameters",
+        )
     display = body.get("tunedModelDisplayName")
     if display is not None and (not isinstance(display, str) or len(display) > 128):
         raise invalid_argument(
@@ -90,15 +101,49 @@ def validate_create(raw: Any) -> dict[str, Any]:
     return body
 
 
-def _check_gcs(uri: object, field: str) -> None:
+# The one-of `tuning_spec` of TuningJob in v1 (REST discovery aiplatform.v1.json, revision 20261106):
+# supervisedTuningSpec or preferenceOptimizationSpec (training/validationDatasetUri, hyperParameters
+# {epochCount int64, learningRateMultiplier double, adapterSize, beta double}, exportLastCheckpointOnly).
+_SPEC_FIELDS = {
+    "supervisedTuningSpec": "supervised_tuning_spec",
+    "preferenceOptimizationSpec": "preference_optimization_spec",
+}
+
+
+def tuning_spec_key(body: dict[str, Any]) -> str:
+    """Which member of the `tuning_spec` one-of a (camelCase) TuningJob sets; exactly one must be set."""
+    present = [key for key in _SPEC_FIELDS if body.get(key) is not None]
+    if not present:
+        raise invalid_argument("supervised_tuning_spec is required.", "tuning_job.supervised_tuning_spec")
+    if len(present) > 1:
+        # The proto JSON parser's answer to a second member of a one-of (wording unconfirmed).
+        raise invalid_argument(
+            "Invalid JSON payload received. Oneof field 'tuning_spec' is already set. "
+            f"Cannot set '{present[1]}'",
+            f"tuning_job.{_SPEC_FIELDS[present[1]]}",
+        )
+    return present[0]
+
+
+def _check_gcs(uri: object, field: str, spec_field: str = "supervised_tuning_spec") -> None:
     if not isinstance(uri, str) or not uri.startswith("gs://") or len(uri) <= len("gs://"):
         raise invalid_argument(
             f"{field} must be a Cloud Storage URI that starts with gs://, got {uri!r}.",
-            f"tuning_job.supervised_tuning_spec.{field}",
+            f"tuning_job.{spec_field}.{field}",
         )
 
 
-def _check_hyper_parameters(hyper: dict[str, Any], model: str | None) -> None:
+def _check_beta(beta: object) -> None:
+    if beta is not None and (not isinstance(beta, int | float) or isinstance(beta, bool) or beta < 0):
+        raise invalid_argument(
+            f"beta must be a non-negative number, got {beta!r}.",
+            "tuning_job.preference_optimization_spec.hyper_parameters.beta",
+        )
+
+
+def _check_hyper_parameters(
+    hyper: dict[str, Any], model: str | None, spec_field: str = "supervised_tuning_spec"
+) -> None:
     epochs = hyper.get("epochCount")
     if epochs is not None:
         try:
@@ -108,13 +153,13 @@ def _check_hyper_parameters(hyper: dict[str, Any], model: str | None) -> None:
         if count < 1:
             raise invalid_argument(
                 f"epoch_count must be a positive integer, got {epochs!r}.",
-                "tuning_job.supervised_tuning_spec.hyper_parameters.epoch_count",
+                f"tuning_job.{spec_field}.hyper_parameters.epoch_count",
             )
     lrm = hyper.get("learningRateMultiplier")
     if lrm is not None and (not isinstance(lrm, int | float) or lrm <= 0):
         raise invalid_argument(
             f"learning_rate_multiplier must be a positive number, got {lrm!r}.",
-            "tuning_job.supervised_tuning_spec.hyper_parameters.learning_rate_multiplier",
+            f"tuning_job.{spec_field}.hyper_parameters.learning_rate_multiplier",
         )
     size = hyper.get("adapterSize")
     if size is None:
@@ -123,7 +168,7 @@ def _check_hyper_parameters(hyper: dict[str, Any], model: str | None) -> None:
         # The proto JSON parser's own wording for an unknown enum name.
         raise ApiError(
             "INVALID_ARGUMENT",
-            "Invalid value at 'tuning_job.supervised_tuning_spec.hyper_parameters.adapter_size' "
+            f"Invalid value at 'tuning_job.{spec_field}.hyper_parameters.adapter_size' "
             "(type.googleapis.com/google.cloud.aiplatform.v1.SupervisedHyperParameters.AdapterSize), "
             f'"{size}"',
             details=[
@@ -131,7 +176,7 @@ def _check_hyper_parameters(hyper: dict[str, Any], model: str | None) -> None:
                     "@type": "type.googleapis.com/google.rpc.BadRequest",
                     "fieldViolations": [
                         {
-                            "field": "tuning_job.supervised_tuning_spec.hyper_parameters.adapter_size",
+                            "field": f"tuning_job.{spec_field}.hyper_parameters.adapter_size",
                             "description": f'Invalid value "{size}"',
                         }
                     ],

@@ -7,6 +7,8 @@
 #   flux-v$SOURCE-v$KUSTOMIZE/     source-controller and kustomize-controller, built in one invocation so
 #                                  they share every compiled dependency, and their CRDs
 #   redis-server                   Debian's package (Argo CD's cache), installed with apt-get when missing
+#   kube-controller-manager        for its garbage collector, which finishes the deletions the engines
+#                                  prune; the same build and cache as tools/install-node-tools.sh's
 # A user who already has the binaries points ARGOCD_BIN / FLUX_SOURCE_CONTROLLER_BIN /
 # FLUX_KUSTOMIZE_CONTROLLER_BIN at them (controller/testenv/engine_tools.py reads the same variables).
 # Builds run under `nice` so they leave the machine usable; progress goes to stderr.
@@ -176,7 +178,8 @@ what=${1:-all}
 case $what in
   argocd) install_redis; build_argocd ;;
   flux) build_flux ;;
-  all) install_redis; build_flux; build_argocd ;;
-  *) echo "usage: $0 [all|argocd|flux]" >&2; exit 2 ;;
+  gc) bash "$here/install-node-tools.sh" binaries ;;
+  all) install_redis; build_flux; build_argocd; bash "$here/install-node-tools.sh" binaries ;;
+  *) echo "usage: $0 [all|argocd|flux|gc]" >&2; exit 2 ;;
 esac
 log "engines ready in $cache"

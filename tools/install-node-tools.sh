@@ -3,7 +3,7 @@
 #   containerd, runc, CNI plugins, iptables, busybox-static, debootstrap   Debian packages (apt-get)
 #   kubelet, kube-controller-manager, kube-scheduler, kube-proxy           built from the Go module proxy
 #   the pause image (a static busybox `sleep`)                             an image archive for containerd
-# Needs root. Progress on stderr; controller/testenv/nodetools.py resolves the same paths.
+# Needs root (`binaries` does not). Progress on stderr; controller/testenv/nodetools.py resolves the same paths.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,7 +78,11 @@ build_pause_image() {
   log "pause image (busybox $version): built"
 }
 
-install_debian_packages
-build_pause_image
-build_node_binaries
+# `binaries` builds only the Go binaries (the GitOps engine tests run kube-controller-manager's garbage
+# collector and need nothing else of a node).
+case ${1:-all} in
+  all) install_debian_packages; build_pause_image; build_node_binaries ;;
+  binaries) build_node_binaries ;;
+  *) echo "usage: $0 [all|binaries]" >&2; exit 2 ;;
+esac
 log "node tools ready in $cache"

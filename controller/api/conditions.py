@@ -7,11 +7,11 @@ generated from the same list the operator uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -61,6 +61,9 @@ class Reason(StrEnum):
     POLICY_DENIED = "PolicyDenied"
     NO_TENANT = "NoTenant"
     WAITING_FOR_TENANT_QUOTA = "WaitingForTenantQuota"
+    INVALID_DATASET = "InvalidDataset"
+    DATASET_CHECKED = "DatasetChecked"
+    DATASET_WARNINGS = "DatasetWarnings"
 
 
 @dataclass(frozen=True)
@@ -184,9 +187,25 @@ REASONS: dict[Reason, ReasonDoc] = {
         "Ask the platform admin to add the namespace to a TuningTenant.",
     ),
     Reason.WAITING_FOR_TENANT_QUOTA: ReasonDoc(
-        "The tenant already has limits.maxActiveJobs jobs pending or running; this one waits, with its "
-        "place in line in the message, without any call to Google.",
+        "The tenant already has limits.maxActiveJobs jobs pending or running (or earlier jobs come first); "
+        "no remote job was found for this one, and it waits with its place in line in the message. Nothing "
+        "is created on Google until its turn.",
         "Nothing; it starts in creation order as earlier jobs finish or are deleted.",
+    ),
+    Reason.INVALID_DATASET: ReasonDoc(
+        "The dataset preflight found errors in the training or validation JSONL (listed with file, line "
+        "and field in status.preflight.problems); no job was created.",
+        "Fix the lines and upload the file again: the new generation is checked and the job created "
+        "without touching the resource. Or set spec.preflight.mode to WarnOnly or Skip.",
+    ),
+    Reason.DATASET_CHECKED: ReasonDoc(
+        "The dataset preflight read the files and found no problem; status.preflight has the counts.",
+        "Nothing.",
+    ),
+    Reason.DATASET_WARNINGS: ReasonDoc(
+        "The dataset preflight found examples Vertex AI would truncate, drop or partly ignore; the job is "
+        "created anyway (spec.preflight.strict makes them block).",
+        "Look at status.preflight.problems and fix the data if the warnings matter.",
     ),
 }
 
@@ -232,6 +251,14 @@ def find_condition(conditions: Sequence[Condition] | None, type_: str) -> Condit
 def is_condition_true(conditions: Sequence[Condition] | None, type_: str) -> bool:
     condition = find_condition(conditions, type_)
     return condition is not None and condition.status == "True"
+
+
+def condition_reason(status: Mapping[str, Any], type_: str) -> str | None:
+    """The reason of the condition of that type in a status as JSON, when the condition is True."""
+    for condition in status.get("conditions") or ():
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            return str(condition.get("reason"))
+    return None
 
 
 def set_condition(  # noqa: PLR0917 - the positional order the reconciler calls it with

@@ -164,6 +164,35 @@ class PublishSpec(ApiModel):
     )
 
 
+class PreflightMode(StrEnum):
+    REQUIRED = "Required"
+    WARN_ONLY = "WarnOnly"
+    SKIP = "Skip"
+
+
+class PreflightSpec(ApiModel):
+    """How the training and validation files are checked before the job is created (docs/preflight.md)."""
+
+    mode: PreflightMode | None = Field(
+        default=None,
+        description=(
+            "Required: read the gs:// JSONL files as the job's Google identity and check every line against "
+            "Vertex AI's documented format and limits; a dataset with errors is not sent to Vertex AI (the "
+            "resource is Stalled with reason InvalidDataset and checked again when a file is replaced). "
+            "WarnOnly: check and report in status.preflight, but create the job whatever the result. "
+            "Skip: do not read the files. When absent: the operator's --preflight-default (Required unless "
+            "changed); a TuningTenant with requireDatasetPreflight makes it Required."
+        ),
+    )
+    strict: bool | None = Field(
+        default=None,
+        description=(
+            "With mode Required, warnings block the job too (examples Vertex AI would truncate or drop, "
+            "fields it ignores)."
+        ),
+    )
+
+
 class TuningJobSpec(ApiModel):
     """The desired tuning job. The job's inputs are immutable: change one by creating a new TuningJob."""
 
@@ -285,6 +314,13 @@ class TuningJobSpec(ApiModel):
     publish: PublishSpec | None = Field(
         default=None, description="Publish the tuned model's names to a ConfigMap once the job succeeds."
     )
+    preflight: PreflightSpec | None = Field(
+        default=None,
+        description=(
+            "The dataset check made before the job is created. It matters only until then, so it may be "
+            "changed (for example to Skip) on a resource that is waiting for a fixed dataset."
+        ),
+    )
 
     cel_rules = (
         {
@@ -378,6 +414,73 @@ class TrainingMetrics(StatusModel):
     read_time: Timestamp | None = Field(default=None, description="When the operator read these values.")
 
 
+class PreflightFile(StatusModel):
+    """One dataset file as the preflight read it."""
+
+    uri: str | None = Field(default=None, description="The gs:// URI of the file.")
+    role: Literal["training", "validation"] | None = Field(default=None, description="What the file is.")
+    generation: str | None = Field(
+        default=None,
+        description="The Cloud Storage generation checked; a new upload has a new one and is checked again.",
+    )
+    size: int | None = Field(default=None, description="Size of the file in bytes.")
+    example_count: int | None = Field(default=None, description="Lines that are valid examples.")
+    estimated_tokens: int | None = Field(
+        default=None, description="Estimated tokens of those examples (about four characters a token)."
+    )
+    error_count: int | None = Field(default=None, description="Errors found in the file.")
+    warning_count: int | None = Field(default=None, description="Warnings found in the file.")
+
+
+class LargestExample(StatusModel):
+    """The example with the most estimated tokens."""
+
+    uri: str | None = Field(default=None, description="File holding it.")
+    line: int | None = Field(default=None, description="Its line number (from 1).")
+    estimated_tokens: int | None = Field(default=None, description="Its estimated tokens.")
+
+
+class PreflightStatus(StatusModel):
+    """What the dataset preflight found, written before the job is created."""
+
+    mode: PreflightMode | None = Field(default=None, description="The mode the check ran in.")
+    strict: bool | None = Field(default=None, description="Whether warnings blocked the job.")
+    result: Literal["Passed", "PassedWithWarnings", "Failed", "Skipped"] | None = Field(
+        default=None, description="Passed, PassedWithWarnings, Failed or Skipped."
+    )
+    reason: str | None = Field(
+        default=None, description="Why a failed check failed: InvalidDataset, NotFound or PermissionDenied."
+    )
+    message: str | None = Field(default=None, description="The result in one sentence.")
+    checked_time: Timestamp | None = Field(default=None, description="When the files were read.")
+    inputs_digest: str | None = Field(
+        default=None,
+        description=(
+            "Digest of the inputs the result depends on (mode, URIs, the base model's limits, epochs); "
+            "with the files' generations it tells the operator, also after a restart, that nothing needs "
+            "reading again."
+        ),
+    )
+    files: list[PreflightFile] | None = Field(default=None, description="The files read.")
+    training_example_count: int | None = Field(default=None, description="Valid training examples.")
+    validation_example_count: int | None = Field(default=None, description="Valid validation examples.")
+    estimated_training_tokens: int | None = Field(
+        default=None, description="Estimated tokens of the training examples, one epoch."
+    )
+    epoch_count: int | None = Field(default=None, description="Epochs the estimate is multiplied by.")
+    estimated_billable_tokens: int | None = Field(
+        default=None,
+        description="Estimated training tokens times epochs (absent when Vertex AI picks the epochs).",
+    )
+    largest_example: LargestExample | None = Field(default=None, description="The largest example.")
+    error_count: int | None = Field(default=None, description="Errors found (they block a Required check).")
+    warning_count: int | None = Field(default=None, description="Warnings found.")
+    problems: list[str] | None = Field(
+        default=None,
+        description="The first problems, each naming file, line and field, prefixed by error: or warning:.",
+    )
+
+
 class TuningJobStatus(ResourceStatusModel):
     """What the operator last observed of the job."""
 
@@ -423,6 +526,14 @@ class TuningJobStatus(ResourceStatusModel):
             "rebuilt from the same manifests find and adopt it."
         ),
     )
+    impersonated_service_account: str | None = Field(
+        default=None,
+        description=(
+            "The Google service account the operator impersonates for this job's calls to Google: the "
+            "spec.googleServiceAccount of the TuningTenant covering the namespace, as of the last reconcile "
+            "(a tenant edit shows here). Absent: the calls are made with the operator's own identity."
+        ),
+    )
     create_time: Timestamp | None = Field(default=None, description="When Vertex AI created the job.")
     start_time: Timestamp | None = Field(default=None, description="When the job first started running.")
     end_time: Timestamp | None = Field(default=None, description="When the job reached a final state.")
@@ -433,6 +544,9 @@ class TuningJobStatus(ResourceStatusModel):
     )
     experiment: str | None = Field(
         default=None, description="Vertex AI Experiment (metadata context) holding the job's metrics."
+    )
+    preflight: PreflightStatus | None = Field(
+        default=None, description="The dataset check made before the job was created."
     )
     tuning_data_stats: TuningDataStats | None = Field(
         default=None, description="Summary of the training data."

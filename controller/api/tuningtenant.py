@@ -99,8 +99,10 @@ class TenantLimits(ApiModel):
         le=1000,
         description=(
             "At most this many TuningJobs of the tenant's namespaces pending or running on Google at once. "
-            "Further jobs wait, without any call to Google, with Reconciling=True and reason "
-            "WaitingForTenantQuota, and start in creation order as others finish or are deleted."
+            "A job whose remote job already exists (a rebuilt cluster) is adopted at once and counts; "
+            "further creates wait, with Reconciling=True and reason WaitingForTenantQuota, and are made one "
+            "at a time in creation order (creationTimestamp, then namespace, name and UID) as others "
+            "finish or are deleted."
         ),
     )
     max_epochs: int | None = Field(
@@ -191,6 +193,14 @@ class TuningTenantSpec(ApiModel):
         description="Base models a TuningJob may tune (spec.baseModel, exactly); any model when absent.",
     )
     limits: TenantLimits | None = Field(default=None, description="Limits on what the tenant may run.")
+    require_dataset_preflight: bool | None = Field(
+        default=None,
+        description=(
+            "Every TuningJob of these namespaces has its dataset checked before the job is created "
+            "(spec.preflight.mode Required, whatever the operator's default); a job asking for WarnOnly or "
+            "Skip is refused."
+        ),
+    )
 
 
 TENANT_SPEC_RULES: tuple[dict[str, str], ...] = (

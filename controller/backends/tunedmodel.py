@@ -31,7 +31,7 @@ from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import ObjectReader, read_secret_key
 from controller.backends.test_prompts import answer_prompts
 from controller.backends.training_data import training_examples
-from controller.external import JsonObject, Observation, Phase, SpecError
+from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError
 from controller.google.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -118,6 +118,9 @@ class TunedModelBackend:
             log.info("found tuned model %s (created before a restart, or adopted)", remote.name)
             observation.found_by = "identity"
         return observation
+
+    def check_before_create(self, obj: JsonObject) -> CreateCheck:
+        return CreateCheck()  # the training examples are checked while the create request is built
 
     def create(self, obj: JsonObject) -> Observation:
         resource = _resource(obj)

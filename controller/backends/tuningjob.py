@@ -33,10 +33,11 @@ from controller.backends.remote_identity import (
 from controller.backends.test_prompts import answer_prompts
 from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
-from controller.external import JsonObject, Observation, Phase, SpecError, intent_time
+from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError, intent_time
 from controller.google.errors import FailedPreconditionError, GoogleAPIError, NotFoundError
 from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
+from controller.preflight import DatasetPreflight
 from controller.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,11 @@ class TuningJobBackend:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         tenancy: Tenancy | None = None,
+        preflight: DatasetPreflight | None = None,
     ) -> None:
         self.client = client
+        # Reads the datasets with the same credential as `client` (one backend per Google identity).
+        self.preflight = preflight
         self.tenancy = tenancy
         self.settings = settings
         self.poller = poller or LocationPoller(client, clock)
@@ -134,6 +138,14 @@ class TuningJobBackend:
         else:
             observation.status["identity"] = self._identity(obj, spec, project, location)
         return observation
+
+    def check_before_create(self, obj: JsonObject) -> CreateCheck:
+        """The dataset preflight (controller.preflight): nothing for an imported job or without a reader."""
+        spec = _spec(obj)
+        if spec.job_name or self.preflight is None:
+            return CreateCheck()
+        required_by = self.tenancy.preflight_required_by(obj) if self.tenancy is not None else None
+        return self.preflight.check(obj, spec, required_by=required_by)
 
     def create(self, obj: JsonObject) -> Observation:
         spec = _spec(obj)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, Auth, application_default_auth
 from controller.google.errors import MalformedResponseError
 from controller.google.hints import gemini_hint
-from controller.google.models_common import GenerateContentResponse, parse_model, user_contents
+from controller.google.models_common import GenerateContentResponse, parse_model
 from controller.google.models_gemini import (
     PATCHABLE_FIELDS,
     GeminiTunedModel,
@@ -25,8 +25,9 @@ from controller.google.models_gemini import (
     GeminiTunedModelPage,
     Operation,
 )
+from controller.google.rest_client import RestClient
 from controller.google.retry import RetryPolicy
-from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
+from controller.google.transport import DEFAULT_TIMEOUT, Observer
 
 API = "generativelanguage"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -57,7 +58,7 @@ def _generate_method(name: str, verb: str) -> str:
     return f"models.{verb}" if name.startswith("models/") else f"tunedModels.{verb}"
 
 
-class GeminiClient:
+class GeminiClient(RestClient):
     """Gemini API v1beta over REST. Safe to share between threads.
 
     `auth` is usually an `ApiKeyAuth`; OAuth credentials work too. Without `auth`, ADC with the
@@ -80,52 +81,23 @@ class GeminiClient:
         if auth is None:
             auth = application_default_auth(scopes=(CLOUD_PLATFORM_SCOPE, TUNING_SCOPE))
         self._base = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{api_version}"
-        self._generate_timeout = generate_timeout
-        self._transport = Transport(
+        super().__init__(
             api=API,
             auth=auth,
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            observer=observer,
             hint=gemini_hint(auth.kind),
+            retry=retry,
+            timeout=timeout,
+            generate_timeout=generate_timeout,
+            observer=observer,
             http_client=http_client,
             sleep=sleep,
         )
 
-    def close(self) -> None:
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"GeminiClient(base={self._base!r}, auth={self._transport.auth!r})"
 
-    def _call(
-        self,
-        method: str,
-        http_method: str,
-        path: str,
-        *,
-        resource: str,
-        retry: bool,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> Any:
-        return self._transport.call(
-            method,
-            http_method,
-            f"{self._base}/{path}",
-            resource=resource,
-            params=params,
-            body=body,
-            retry=retry,
-            timeout=timeout,
-        )
+    def _url(self, path: str) -> str:
+        return f"{self._base}/{path}"
 
     # -- tunedModels ---------------------------------------------------------------------------------------
 
@@ -250,16 +222,7 @@ class GeminiClient:
         """An answer from a tuned model (`tunedModels/{id}`) or a base model (`models/{model}`)."""
         name = generation_model_name(model)
         method = _generate_method(name, "generateContent")
-        data = self._call(
-            method,
-            "POST",
-            f"{name}:generateContent",
-            resource=name,
-            retry=True,
-            body=_generate_body(contents, generation_config, system_instruction),
-            timeout=self._generate_timeout,
-        )
-        return parse_model(GenerateContentResponse, data, method, name, api=API)
+        return self._generate(method, name, contents, generation_config, system_instruction)
 
     def stream_generate_content(
         self,
@@ -272,26 +235,4 @@ class GeminiClient:
         """Chunks of the answer as Server-Sent Events (`alt=sse`)."""
         name = generation_model_name(model)
         method = _generate_method(name, "streamGenerateContent")
-        for chunk in self._transport.stream_sse(
-            method,
-            f"{self._base}/{name}:streamGenerateContent",
-            resource=name,
-            params={"alt": "sse"},
-            body=_generate_body(contents, generation_config, system_instruction),
-            retry=True,
-            timeout=self._generate_timeout,
-        ):
-            yield parse_model(GenerateContentResponse, chunk, method, name, api=API)
-
-
-def _generate_body(
-    contents: str | list[dict[str, Any]],
-    generation_config: Mapping[str, Any] | None,
-    system_instruction: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"contents": user_contents(contents)}
-    if generation_config:
-        body["generationConfig"] = dict(generation_config)
-    if system_instruction:
-        body["systemInstruction"] = dict(system_instruction)
-    return body
+        return self._stream_generate(method, name, contents, generation_config, system_instruction)

@@ -170,6 +170,40 @@ class Transport:
         finally:
             response.close()
 
+    def open_stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        resource: str = "",
+        params: Mapping[str, Any] | None = None,
+        retry: bool,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """GET a body to be read piece by piece (a media download): the open response, status checked.
+
+        Retries happen only until the status line arrives; the caller reads and closes the response, and
+        `stream_error` turns a failure while reading into a typed error.
+        """
+
+        def attempt() -> httpx.Response:
+            response = self._send(
+                method, "GET", url, resource=resource, params=params, body=None, timeout=timeout, stream=True
+            )
+            if response.status_code >= 400:
+                try:
+                    response.read()
+                finally:
+                    response.close()
+                raise self._http_error(response, method, resource)
+            return response
+
+        return self._with_retries(method, resource, retry, attempt)
+
+    def stream_error(self, exc: Exception, method: str, resource: str) -> TransportError:
+        """A typed, redacted error for a connection that failed while a streamed body was being read."""
+        return self._transport_error(exc, method, resource)
+
     # -- internals ---------------------------------------------------------------------------------------
 
     def _with_retries(self, method: str, resource: str, retry: bool, attempt: Callable[[], T]) -> T:

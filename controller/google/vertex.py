@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -19,10 +19,11 @@ from controller.google.auth import Auth, application_default_auth
 from controller.google.errors import InvalidArgumentError, MalformedResponseError
 from controller.google.hints import vertex_hint
 from controller.google.metrics_reader import read_tuning_metrics
-from controller.google.models_common import GenerateContentResponse, parse_model, user_contents
+from controller.google.models_common import GenerateContentResponse, parse_model
 from controller.google.models_vertex import TuningJob, TuningJobCreate, TuningJobPage, TuningMetrics
+from controller.google.rest_client import RestClient
 from controller.google.retry import RetryPolicy
-from controller.google.transport import DEFAULT_TIMEOUT, Observer, Transport
+from controller.google.transport import DEFAULT_TIMEOUT, Observer
 
 API = "aiplatform"
 
@@ -76,7 +77,7 @@ def label_filter(labels: Mapping[str, str]) -> str:
     return " AND ".join(parts)
 
 
-class VertexClient:
+class VertexClient(RestClient):
     """Vertex AI v1 over REST.
 
     `base_url` sends every location to one URL (the emulator, or a private endpoint); without it each call
@@ -101,26 +102,17 @@ class VertexClient:
             auth = application_default_auth()
         self._base_url = base_url.rstrip("/") if base_url else None
         self._version = api_version
-        self._generate_timeout = generate_timeout
-        self._transport = Transport(
+        super().__init__(
             api=API,
             auth=auth,
-            retry=retry or RetryPolicy(),
-            timeout=timeout,
-            observer=observer,
             hint=vertex_hint(auth.kind),
+            retry=retry,
+            timeout=timeout,
+            generate_timeout=generate_timeout,
+            observer=observer,
             http_client=http_client,
             sleep=sleep,
         )
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"VertexClient(base_url={self._base_url!r}, auth={self._transport.auth!r})"
@@ -130,28 +122,8 @@ class VertexClient:
         base = self._base_url or vertex_host(location)
         return f"{base}/{self._version}/{path}"
 
-    def _call(
-        self,
-        method: str,
-        http_method: str,
-        path: str,
-        *,
-        resource: str,
-        retry: bool,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-    ) -> Any:
-        return self._transport.call(
-            method,
-            http_method,
-            self.url(location_of(path), path),
-            resource=resource,
-            params=params,
-            body=body,
-            retry=retry,
-            timeout=timeout,
-        )
+    def _url(self, path: str) -> str:
+        return self.url(location_of(path), path)
 
     # -- tuningJobs ----------------------------------------------------------------------------------------
 
@@ -268,18 +240,8 @@ class VertexClient:
         (`projects/P/locations/L/publishers/google/models/gemini-2.5-flash`).
         """
         _check(_GENERATE_TARGET_RE, endpoint, "endpoint", _GENERATE_SHAPE)
-        data = self._call(
-            _generate_method(endpoint, "generateContent"),
-            "POST",
-            f"{endpoint}:generateContent",
-            resource=endpoint,
-            retry=True,
-            body=_generate_body(contents, generation_config, system_instruction),
-            timeout=self._generate_timeout,
-        )
-        return parse_model(
-            GenerateContentResponse, data, _generate_method(endpoint, "generateContent"), endpoint, api=API
-        )
+        method = _generate_method(endpoint, "generateContent")
+        return self._generate(method, endpoint, contents, generation_config, system_instruction)
 
     def stream_generate_content(
         self,
@@ -291,18 +253,8 @@ class VertexClient:
     ) -> Iterator[GenerateContentResponse]:
         """Like `generate_content`, yielding chunks as the model produces them (`alt=sse`)."""
         _check(_GENERATE_TARGET_RE, endpoint, "endpoint", _GENERATE_SHAPE)
-        path = f"{endpoint}:streamGenerateContent"
         method = _generate_method(endpoint, "streamGenerateContent")
-        for chunk in self._transport.stream_sse(
-            method,
-            self.url(location_of(endpoint), path),
-            resource=endpoint,
-            params={"alt": "sse"},
-            body=_generate_body(contents, generation_config, system_instruction),
-            retry=True,
-            timeout=self._generate_timeout,
-        ):
-            yield parse_model(GenerateContentResponse, chunk, method, endpoint, api=API)
+        return self._stream_generate(method, endpoint, contents, generation_config, system_instruction)
 
     # -- metrics (metadata store and TensorBoard) ----------------------------------------------------------
 
@@ -410,16 +362,3 @@ def _require_dict(data: Any, method: str, resource: str) -> dict[str, Any]:
             resource=resource,
         )
     return data
-
-
-def _generate_body(
-    contents: str | list[dict[str, Any]],
-    generation_config: Mapping[str, Any] | None,
-    system_instruction: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"contents": user_contents(contents)}
-    if generation_config:
-        body["generationConfig"] = dict(generation_config)
-    if system_instruction:
-        body["systemInstruction"] = dict(system_instruction)
-    return body

@@ -1,6 +1,10 @@
-"""`Tenancy.admit(obj)`: may the operator call Google for this resource, as whom, where, and now or later.
+"""`Tenancy.admit(obj)`: may the operator call Google for this resource, as whom and where;
+`Tenancy.may_create(obj)`: may it create the remote job now, or must it wait its turn.
 
-The reconciler asks before any Google call. The answer is a function of the cluster as the informer caches
+The reconciler asks `admit` before any Google call, and `may_create` when the look-up found no remote job to
+adopt, just before it records the create intent: adopting a job that already runs costs nothing and never
+waits; only creates queue under `limits.maxActiveJobs` (`WaitingForTenantQuota`, see
+`controller.tenancy.queue`). The answer is a function of the cluster as the informer caches
 show it (TuningTenants, Namespaces and TuningJobs), so a tenant edited or a namespace relabelled takes
 effect at the next reconcile, without a restart, and the same answer comes back after one.
 
@@ -8,9 +12,8 @@ effect at the next reconcile, without a restart, and the same answer comes back 
   refused with `NoTenant` in strict mode.
 - Two tenants cover it: refused with `PolicyDenied` (which one would win is no choice for the operator).
 - One tenant covers it: a TuningJob not yet created must keep every rule of `controller.tenancy.rules`
-  (`PolicyDenied`, naming the rule), then wait its turn under `limits.maxActiveJobs`
-  (`WaitingForTenantQuota`). A job already created is followed with the tenant's identity whatever the
-  tenant says now: stopping to watch a running, paid job would not stop it.
+  (`PolicyDenied`, naming the rule). A job already created is followed with the tenant's identity whatever
+  the tenant says now: stopping to watch a running, paid job would not stop it.
 - A TunedModel (Gemini API) in a tenant's namespace must bring its own API key (spec.apiKeySecretRef):
   the operator's own Gemini credential is never lent to a tenant.
 """
@@ -23,8 +26,9 @@ from typing import Any
 
 from controller.api.conditions import Reason
 from controller.runtime.store import Store
-from controller.tenancy.matching import tenants_covering
-from controller.tenancy.queue import Reservations, is_created, place_in_line
+from controller.tenancy.identity import IMPERSONATED_FIELD
+from controller.tenancy.matching import covers, tenants_covering
+from controller.tenancy.queue import Place, Reservations, is_created, place_in_line
 from controller.tenancy.rules import Where, violations
 
 JsonObject = dict[str, Any]
@@ -95,6 +99,13 @@ class Tenancy:
         limit = ((tenant or {}).get("spec", {}).get("limits") or {}).get("maxBillableTokensPerJob")
         return (int(limit), str(tenant["metadata"]["name"])) if tenant and limit else None
 
+    def preflight_required_by(self, obj: JsonObject) -> str | None:
+        """The name of the job's tenant when it sets requireDatasetPreflight; None otherwise."""
+        tenant = self.tenant_of(obj["metadata"]["namespace"])
+        if tenant and tenant.get("spec", {}).get("requireDatasetPreflight"):
+            return str(tenant["metadata"]["name"])
+        return None
+
     # -- the decision --------------------------------------------------------------------------------------
 
     def admit(self, obj: JsonObject) -> Decision:
@@ -131,7 +142,15 @@ class Tenancy:
         if broken:
             more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
             return Decision(False, Reason.POLICY_DENIED, broken[0] + more, tenant=name, identity=identity)
-        return self._queue(obj, tenant, base)
+        return base
+
+    def may_create(self, obj: JsonObject) -> Decision:
+        """Whether the TuningJob (admitted, nothing found to adopt) may create its remote job now."""
+        tenant = self.tenant_of(obj["metadata"]["namespace"])
+        if tenant is None or is_created(obj) or obj.get("kind", "TuningJob") != "TuningJob":
+            return Decision(True)
+        identity = tenant["spec"].get("googleServiceAccount")
+        return self._queue(obj, tenant, Decision(True, tenant=tenant["metadata"]["name"], identity=identity))
 
     def where(self, obj: JsonObject, tenant: JsonObject | None) -> Where:
         """The job's project and location: its own, else the tenant's defaults, else the operator's."""
@@ -162,24 +181,22 @@ class Tenancy:
         limit = ((tenant["spec"].get("limits") or {}).get("maxActiveJobs")) or 0
         if not limit or self.tuning_jobs is None:
             return base
+        uid = obj["metadata"]["uid"]
         with self.reservations.lock:
             jobs = self.jobs_of(tenant)
             eligible = [j for j in jobs if is_created(j) or not self._breaks_rules(j, tenant)]
             by_uid = {j["metadata"]["uid"]: j for j in eligible}
-            by_uid.setdefault(obj["metadata"]["uid"], obj)
+            by_uid[uid] = obj
             reserved = self.reservations.pending(by_uid)
             place = place_in_line(obj, by_uid.values(), int(limit), reserved)
             if place.may_start:
-                self.reservations.add(obj["metadata"]["uid"])
+                self.reservations.add(uid)
                 return base
-        name = tenant["metadata"]["name"]
         return Decision(
             False,
             Reason.WAITING_FOR_TENANT_QUOTA,
-            f"waiting for a place under TuningTenant '{name}' limits.maxActiveJobs ({place.active} of "
-            f"{place.limit} in use): number {place.position} of {place.queued} in line, in creation order; "
-            "nothing has been sent to Google",
-            tenant=name,
+            waiting_message(str(tenant["metadata"]["name"]), place),
+            tenant=base.tenant,
             identity=base.identity,
             waiting=True,
             retry_after=WAIT_RECHECK_SECONDS,
@@ -215,6 +232,19 @@ class Tenancy:
             if not is_created(j)
         ]
 
+    def keys_for_tenant(self, tenant: JsonObject) -> list[str]:
+        """Keys a tenant change can affect: every job not yet created (strict mode, namespaces moved in or
+        out), and the jobs in its namespaces whose status names another identity than its own (an admin
+        changed spec.googleServiceAccount). A status-only update of the tenant wakes no created job."""
+        keys = set(self.pending_keys())
+        identity = (tenant.get("spec") or {}).get("googleServiceAccount")
+        for job in self.tuning_jobs.list() if self.tuning_jobs is not None else ():
+            namespace = job["metadata"]["namespace"]
+            shown = (job.get("status") or {}).get(IMPERSONATED_FIELD)
+            if shown != identity and covers(tenant, namespace, self._labels(namespace)):
+                keys.add(f"{namespace}/{job['metadata']['name']}")
+        return sorted(keys)
+
     def pending_keys(self) -> list[str]:
         """Keys of every TuningJob not yet created: the ones a tenant change can affect."""
         if self.tuning_jobs is None:
@@ -224,6 +254,20 @@ class Tenancy:
             for j in self.tuning_jobs.list()
             if not is_created(j)
         ]
+
+
+def waiting_message(tenant: str, place: Place) -> str:
+    """Why a job waits and where it stands, in terms a tenant user can check with kubectl."""
+    in_use = f"{place.active} of {place.limit} in use"
+    if place.unknown:
+        in_use += f", and {place.unknown} not looked up yet that may already run remotely"
+    text = (
+        f"waiting for a place under TuningTenant '{tenant}' limits.maxActiveJobs ({in_use}): number "
+        f"{place.position} of {place.queued} in line, in creation order"
+    )
+    if place.in_flight:
+        text += f"; the create of {place.in_flight} goes first"
+    return text + "; no remote job exists for it, and none is created until its turn"
 
 
 AdmitFn = Callable[[JsonObject], Decision]

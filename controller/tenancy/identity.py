@@ -5,7 +5,8 @@ through the IAM Credentials API (`generateAccessToken`, google-auth's impersonat
 gets its own backend: its own client and credential (cached and refreshed before expiry under the client's
 lock) and its own per-location poller and metrics reader, so one tenant's `tuningJobs.list` is made with that
 tenant's token and its results never reach, or get adopted by, another tenant's resources. The poller is thus
-keyed by (identity, project, location).
+keyed by (identity, project, location). Each observation records the service account in
+`status.impersonatedServiceAccount`, so a tenant whose identity an admin changed shows the new one.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.api.conditions import Reason
-from controller.external import ExternalClient, JsonObject, Observation, Phase
+from controller.external import CreateCheck, ExternalClient, JsonObject, Observation, Phase
 from controller.google.auth import CLOUD_PLATFORM_SCOPE, CredentialsAuth
 
 IAM_CREDENTIALS_URL = "https://iamcredentials.googleapis.com"
+# The status field naming the service account a resource's calls are made as (an email, never a token).
+IMPERSONATED_FIELD = "impersonatedServiceAccount"
 
 
 def impersonated_auth(
@@ -81,7 +84,12 @@ class IdentityBackends:
 
     def observe(self, obj: JsonObject) -> Observation:
         backend = self.backend_for(obj)
-        return self._cap_tokens(backend, obj, backend.observe(obj))
+        return self._recorded(obj, self._cap_tokens(backend, obj, backend.observe(obj)))
+
+    def _recorded(self, obj: JsonObject, observation: Observation) -> Observation:
+        """Say in status which service account the calls were made as (None removes it: our own)."""
+        observation.status[IMPERSONATED_FIELD] = self._identity_of(obj)
+        return observation
 
     def _cap_tokens(self, backend: ExternalClient, obj: JsonObject, observation: Observation) -> Observation:
         """Cancel a job whose billable tokens exceed its tenant's limit, and say so in its conditions.
@@ -107,11 +115,14 @@ class IdentityBackends:
         )
         return observation
 
+    def check_before_create(self, obj: JsonObject) -> CreateCheck:
+        return self.backend_for(obj).check_before_create(obj)
+
     def create(self, obj: JsonObject) -> Observation:
-        return self.backend_for(obj).create(obj)
+        return self._recorded(obj, self.backend_for(obj).create(obj))
 
     def update(self, obj: JsonObject, observation: Observation) -> Observation:
-        return self.backend_for(obj).update(obj, observation)
+        return self._recorded(obj, self.backend_for(obj).update(obj, observation))
 
     def delete(self, obj: JsonObject, observation: Observation) -> bool:
         return self.backend_for(obj).delete(obj, observation)

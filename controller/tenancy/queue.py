@@ -1,15 +1,27 @@
 """The tenant's line of TuningJobs waiting for a place under `limits.maxActiveJobs`, derived from the cluster.
 
+Only creates wait: a job whose remote job already exists (found by its UID or identity label) is adopted at
+once and counts towards the limit like any other. A job that finds nothing asks for its turn here, after the
+look-up and before the create-intent write.
+
 Nothing here is kept across restarts: which jobs are active and which wait is read from the TuningJobs
 themselves, so an operator killed at any moment finds the same line when it starts again. A job is active
 from the moment the operator records its create intent (written before the create call) until status
-shows a final state, and it counts while a Cancel deletion waits for the remote job to stop. A job waits
-while it has no intent yet; the line is in creation order (creationTimestamp, then namespace and name,
-since timestamps have one-second resolution).
+shows a final state, and it counts while a Cancel deletion waits for the remote job to stop.
+
+The line is strict, in creation order (creationTimestamp, then namespace, name and UID, since timestamps
+have one-second resolution): a job may create only when
+
+- a place is free: fewer than the limit active, counting every job of the tenant not looked up yet as
+  possibly active (after a cluster rebuild its remote job may be running; once looked up it is adopted or
+  waits, and says so in status);
+- no older job of the tenant is waiting (it takes the place first);
+- no create of the tenant is in flight (an intent recorded and no remote name yet), so the create calls
+  reach Google one after the other, in line order, however many workers reconcile at once.
 
 The one thing the cluster cannot show is a start this process granted a moment ago whose intent the
-informer cache has not delivered yet; `Reservations` counts those for a short while, so two workers can
-never both take the last place.
+informer cache has not delivered yet; `Reservations` holds those for a short while, so two workers can
+never both take a place, and a granted job counts as active and in flight meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from controller.api.conditions import ConditionType, Reason, condition_reason
 from controller.api.tuningjob import TERMINAL_JOB_STATES
 from controller.external import intent_time
 
@@ -40,28 +53,57 @@ def is_active(job: JsonObject) -> bool:
     if not is_created(job) or status.get("state") in TERMINAL_JOB_STATES:
         return False
     # A create that was refused (Stalled without a remote name) runs nothing remotely.
-    return bool(status.get("name")) or not _stalled(status)
+    return bool(status.get("name")) or not _refused(status)
 
 
-def _stalled(status: JsonObject) -> bool:
-    conditions = status.get("conditions") or ()
-    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in conditions)
+def is_in_flight(job: JsonObject) -> bool:
+    """A create decided on (intent recorded) whose remote name status does not show yet."""
+    status = job.get("status") or {}
+    return bool(intent_time(job)) and not status.get("name") and not _refused(status)
 
 
-def line_key(job: JsonObject) -> tuple[str, str, str]:
+def in_line(job: JsonObject) -> bool:
+    """Not created yet and still meant to be: not being deleted, not stalled on a fix the user must make."""
+    return (
+        not is_created(job)
+        and not job["metadata"].get("deletionTimestamp")
+        and not _refused(job.get("status") or {})
+    )
+
+
+def is_unknown(job: JsonObject) -> bool:
+    """In line but not looked up yet in this cluster: its remote job may exist (a rebuilt cluster), running.
+
+    A job that looked and found nothing says so in status (Reconciling, WaitingForTenantQuota)."""
+    reason = condition_reason(job.get("status") or {}, ConditionType.RECONCILING)
+    return in_line(job) and reason != Reason.WAITING_FOR_TENANT_QUOTA
+
+
+def _refused(status: JsonObject) -> bool:
+    return condition_reason(status, ConditionType.STALLED) is not None
+
+
+def line_key(job: JsonObject) -> tuple[str, str, str, str]:
     meta = job["metadata"]
-    return (str(meta.get("creationTimestamp") or ""), str(meta.get("namespace")), str(meta.get("name")))
+    return (
+        str(meta.get("creationTimestamp") or ""),
+        str(meta.get("namespace")),
+        str(meta.get("name")),
+        str(meta.get("uid")),
+    )
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where a job stands: may it start now, and if not, its place among the waiting jobs."""
+    """Where a job stands: may it create now, and if not, why and its place among the waiting jobs."""
 
     may_start: bool
-    position: int  # 1-based among the waiting jobs; 0 when it may start
-    queued: int  # jobs of the tenant that cannot start yet
+    position: int  # 1-based among the jobs not yet created; 0 when it may start
+    queued: int  # jobs of the tenant not yet created, this one included
     active: int  # places taken
     limit: int
+    unknown: int = 0  # jobs not looked up yet, counted as possibly active
+    in_flight: str = ""  # namespace/name of a create under way that this one waits for
 
 
 class Reservations:
@@ -88,23 +130,19 @@ class Reservations:
 def place_in_line(
     job: JsonObject, tenant_jobs: Iterable[JsonObject], limit: int, reserved: set[str]
 ) -> Place:
-    """Where `job` (not yet created) stands among the tenant's jobs under a limit of `limit` active ones."""
-    jobs = list(tenant_jobs)
-    active = sum(1 for j in jobs if is_active(j) or j["metadata"]["uid"] in reserved)
-    waiting = sorted(
-        (
-            j
-            for j in jobs
-            if not is_created(j)
-            and not j["metadata"].get("deletionTimestamp")
-            and j["metadata"]["uid"] not in reserved
-        ),
-        key=line_key,
-    )
+    """Where `job` (looked up, nothing found, not created) stands among the tenant's jobs under `limit`."""
     uid = job["metadata"]["uid"]
-    position = next((i for i, j in enumerate(waiting) if j["metadata"]["uid"] == uid), len(waiting))
-    free = max(0, limit - active)
-    queued = max(0, len(waiting) - free)
-    if position < free:
-        return Place(True, 0, queued, active, limit)
-    return Place(False, position - free + 1, queued, active, limit)
+    others = [j for j in tenant_jobs if j["metadata"]["uid"] != uid]
+    active = sum(1 for j in others if is_active(j) or j["metadata"]["uid"] in reserved)
+    queued = sorted(
+        [job, *(j for j in others if j["metadata"]["uid"] not in reserved and in_line(j))], key=line_key
+    )
+    position = queued.index(job) + 1
+    if uid in reserved:  # granted already; the intent write has not reached the cache yet
+        return Place(True, 0, len(queued) - 1, active, limit)
+    unknown = sum(1 for j in others if j["metadata"]["uid"] not in reserved and is_unknown(j))
+    flying = sorted((j for j in others if j["metadata"]["uid"] in reserved or is_in_flight(j)), key=line_key)
+    in_flight = f"{flying[0]['metadata']['namespace']}/{flying[0]['metadata']['name']}" if flying else ""
+    if position == 1 and active + unknown < limit and not flying:
+        return Place(True, 0, len(queued) - 1, active, limit)
+    return Place(False, position, len(queued), active, limit, unknown=unknown, in_flight=in_flight)

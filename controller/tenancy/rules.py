@@ -119,6 +119,18 @@ def _check_epochs(spec: JsonObject, tenant: JsonObject, where: Where) -> str | N
     )
 
 
+def _check_preflight(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    if not tenant["spec"].get("requireDatasetPreflight") or spec.get("jobName"):
+        return None
+    mode = (spec.get("preflight") or {}).get("mode")
+    if mode is None or mode == "Required":
+        return None
+    return (
+        f"spec.preflight.mode: {mode} is not allowed by TuningTenant '{_tenant(tenant)}' "
+        "(requireDatasetPreflight: the dataset must be checked; use Required or leave it out)"
+    )
+
+
 _HYPER = "object.spec.supervisedTuningSpec.hyperParameters"
 
 RULES: tuple[Rule, ...] = (
@@ -197,6 +209,17 @@ RULES: tuple[Rule, ...] = (
         "'no epochCount (Vertex AI would choose)') + ' is more than TuningTenant \\'' + "
         "params.metadata.name + '\\' allows (limits.maxEpochs: ' + "
         "string(params.spec.limits.maxEpochs) + ')'",
+    ),
+    Rule(
+        "requireDatasetPreflight",
+        "spec.preflight.mode",
+        _check_preflight,
+        "!has(params.spec.requireDatasetPreflight) || !params.spec.requireDatasetPreflight || "
+        "has(object.spec.jobName) || !has(object.spec.preflight) || !has(object.spec.preflight.mode) || "
+        "object.spec.preflight.mode == 'Required'",
+        "'spec.preflight.mode: ' + object.spec.preflight.mode + ' is not allowed by TuningTenant \\'' + "
+        "params.metadata.name + '\\' (requireDatasetPreflight: the dataset must be checked; use Required "
+        "or leave it out)'",
     ),
 )
 

@@ -12,7 +12,7 @@ from controller.runtime.kubeapi import ApiError, KubeApi, ResourceRef
 from controller.runtime.manager import Result
 from controller.tenancy.admit import Tenancy
 from controller.tenancy.matching import covers
-from controller.tenancy.queue import is_active, is_created
+from controller.tenancy.queue import in_line, is_active
 
 JsonObject = dict[str, Any]
 
@@ -27,9 +27,7 @@ def tenant_status(tenancy: Tenancy, tenant: JsonObject) -> JsonObject:
     jobs = tenancy.jobs_of(tenant)
     usage: JsonObject = {
         "activeJobs": sum(1 for j in jobs if is_active(j)),
-        "waitingJobs": sum(
-            1 for j in jobs if not is_created(j) and not j["metadata"].get("deletionTimestamp")
-        ),
+        "waitingJobs": sum(1 for j in jobs if in_line(j)),
     }
     limit = (tenant["spec"].get("limits") or {}).get("maxActiveJobs")
     if limit:

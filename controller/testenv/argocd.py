@@ -23,12 +23,12 @@ from kubernetes import client as k8s
 
 from controller.testenv.controlplane import ControlPlane, free_port
 from controller.testenv.engine_process import (
-    EngineProcess,
+    EngineProcesses,
     apply_crds,
-    engine_env,
+    create_if_absent,
+    ensure_namespace,
     http_ok,
     port_open,
-    wait_ready,
 )
 from controller.testenv.engine_tools import ArgoCDTools, resolve_argocd
 
@@ -59,7 +59,7 @@ class ArgoCD:
         self.repo_server_port = free_port()
         self.repo_server_metrics_port = free_port()
         self.controller_metrics_port = free_port()
-        self._processes: list[EngineProcess] = []
+        self._processes = EngineProcesses(control_plane.kubeconfig, self.workdir)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -83,25 +83,23 @@ class ArgoCD:
         return self
 
     def stop(self) -> None:
-        for proc in reversed(self._processes):
-            proc.stop()
-        self._processes.clear()
+        self._processes.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.pid is not None and p.running]
+        return self._processes.pids()
 
     def install_config(self) -> None:
         """Argo CD's CRDs, its namespace and config maps, and the `default` AppProject."""
         apply_crds(self.control_plane, self.tools.crds)
         labels = {"app.kubernetes.io/part-of": "argocd"}
+        ensure_namespace(self.control_plane, NAMESPACE)
         with self.control_plane.api_client() as api:
             core = k8s.CoreV1Api(api)
-            _create(lambda: core.create_namespace({"metadata": {"name": NAMESPACE}}))
             for name in _CONFIG_MAPS:
                 body = {"metadata": {"name": name, "labels": {**labels, "app.kubernetes.io/name": name}}}
-                _create(functools.partial(core.create_namespaced_config_map, NAMESPACE, body))
+                create_if_absent(functools.partial(core.create_namespaced_config_map, NAMESPACE, body))
             secret = {
                 "metadata": {
                     "name": "argocd-secret",
@@ -109,7 +107,7 @@ class ArgoCD:
                 },
                 "type": "Opaque",
             }
-            _create(lambda: core.create_namespaced_secret(NAMESPACE, secret))
+            create_if_absent(lambda: core.create_namespaced_secret(NAMESPACE, secret))
             project = {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "AppProject",
@@ -121,29 +119,24 @@ class ArgoCD:
                 },
             }
             custom = k8s.CustomObjectsApi(api)
-            _create(
+            create_if_absent(
                 lambda: custom.create_namespaced_custom_object(
                     GROUP, VERSION, NAMESPACE, "appprojects", project
                 )
             )
 
-    def _env(self, name: str) -> dict[str, str]:
-        path = ":".join([str(self.tools.bin_dir), *(str(p) for p in self.extra_path)])
-        env = engine_env(
-            self.control_plane.kubeconfig,
-            self.workdir / name,
-            {
+    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
+        self._processes.start(
+            name,
+            argv,
+            ready,
+            env={
                 "ARGOCD_BINARY_NAME": name,
                 "ARGOCD_FAKE_IN_CLUSTER": "true",
                 "ARGOCD_GPG_ENABLED": "false",
             },
+            path=(self.tools.bin_dir, *self.extra_path),
         )
-        env["PATH"] = f"{path}:{env.get('PATH', '/usr/bin:/bin')}"
-        return env
-
-    def _start(self, proc: EngineProcess, ready: Callable[[], bool]) -> None:
-        self._processes.append(proc.start())
-        wait_ready(proc, ready)
 
     def _start_redis(self) -> None:
         (self.workdir / "redis").mkdir(parents=True, exist_ok=True)
@@ -155,8 +148,7 @@ class ArgoCD:
             "--appendonly", "no",
             "--dir", str(self.workdir / "redis"),
         ]  # fmt: skip
-        proc = EngineProcess("redis", argv, self.workdir / "redis.log", self._env("redis"))
-        self._start(proc, lambda: port_open(self.redis_port))
+        self._start("redis", argv, lambda: port_open(self.redis_port))
 
     def _start_repo_server(self) -> None:
         argv = [
@@ -172,9 +164,7 @@ class ArgoCD:
             "--revision-cache-expiration", "5s",
             "--loglevel", "info",
         ]  # fmt: skip
-        env = self._env("argocd-repo-server")
-        proc = EngineProcess("argocd-repo-server", argv, self.workdir / "repo-server.log", env)
-        self._start(proc, lambda: port_open(self.repo_server_port))
+        self._start("argocd-repo-server", argv, lambda: port_open(self.repo_server_port))
 
     def _start_controller(self) -> None:
         argv = [
@@ -194,12 +184,11 @@ class ArgoCD:
             "--persist-resource-health",
             "--loglevel", "info",
         ]  # fmt: skip
-        env = self._env("argocd-application-controller")
-        proc = EngineProcess("argocd-application-controller", argv, self.workdir / "controller.log", env)
-        self._start(proc, lambda: http_ok(f"http://127.0.0.1:{self.controller_metrics_port}/healthz"))
+        healthz = f"http://127.0.0.1:{self.controller_metrics_port}/healthz"
+        self._start("argocd-application-controller", argv, lambda: http_ok(healthz))
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.log_tail(60)}" for p in self._processes)
+        return self._processes.logs()
 
     # -- Applications ------------------------------------------------------------------------------------
 
@@ -262,11 +251,3 @@ def resource_health(app: dict[str, Any], kind: str, name: str) -> tuple[str | No
             h = res.get("health") or {}
             return h.get("status"), h.get("message")
     return None, None
-
-
-def _create(create: Callable[[], object]) -> None:
-    try:
-        create()
-    except k8s.ApiException as err:
-        if err.status != 409:
-            raise

@@ -12,22 +12,17 @@ Two consequences of having no controller-manager are worth knowing: a deleted na
 from __future__ import annotations
 
 import base64
-import contextlib
-import ctypes
 import ipaddress
 import logging
-import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import yaml
@@ -35,11 +30,10 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from controller.testenv import certs
+from controller.testenv.process import Process, ProcessStartError, wait_ready
 from controller.testenv.tools import Tools, resolve_tools
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 class KubectlError(subprocess.CalledProcessError):
@@ -49,7 +43,7 @@ class KubectlError(subprocess.CalledProcessError):
         return f"{super().__str__()}\n{self.stderr}"
 
 
-class ControlPlaneError(RuntimeError):
+class ControlPlaneError(ProcessStartError):
     """The control plane could not start; the message carries the tail of the failing process's log."""
 
 
@@ -57,65 +51,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM the child when the process that started it dies, even by SIGKILL.
-
-    Without this a crashed test run or a killed `vertexops dev` would leave etcd and kube-apiserver running.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class _Process:
-    """One child process with its log file; stopping it ends exactly this process group."""
-
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = log_path
-        self.popen: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._log_file = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - started from the main thread; the call is async-signal-safe
-        )
-
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout)
-        self.popen = None
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 class ControlPlane:
@@ -154,8 +89,8 @@ class ControlPlane:
         self.server = f"https://{bind_address}:{self.apiserver_port}"
         self.kubeconfig = self.workdir / "admin.kubeconfig"
         self.certs: certs.ControlPlaneCerts | None = None
-        self._etcd: _Process | None = None
-        self._apiserver: _Process | None = None
+        self._etcd: Process | None = None
+        self._apiserver: Process | None = None
         self._admin_tls: ssl.SSLContext | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -215,7 +150,7 @@ class ControlPlane:
     def _start_etcd(self) -> None:
         assert self.certs is not None
         peer = f"http://127.0.0.1:{self.etcd_peer_port}"
-        self._etcd = _Process(
+        self._etcd = Process(
             "etcd",
             [
                 str(self.tools.etcd),
@@ -240,7 +175,7 @@ class ControlPlane:
         """Start (or restart, on the same port and storage) kube-apiserver and wait for /readyz."""
         assert self.certs is not None
         c = self.certs
-        self._apiserver = _Process(
+        self._apiserver = Process(
             "kube-apiserver",
             [
                 str(self.tools.kube_apiserver),
@@ -284,18 +219,11 @@ class ControlPlane:
         response = httpx.get(f"{self.server}/readyz", verify=self._admin_tls, timeout=2)
         return response.status_code == 200
 
-    def _wait_until(self, proc: _Process, ready: Any) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if not proc.running:
-                raise ControlPlaneError(f"{proc.name} exited during start-up:\n{proc.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if ready():
-                    return
-            time.sleep(0.2)
-        raise ControlPlaneError(
-            f"{proc.name} not ready after {self.startup_timeout:.0f}s:\n{proc.log_tail()}"
-        )
+    def _wait_until(self, proc: Process, ready: Any) -> None:
+        try:
+            wait_ready(proc, ready, self.startup_timeout)
+        except ProcessStartError as err:
+            raise ControlPlaneError(str(err)) from None
 
     # -- clients -----------------------------------------------------------------------------------------
 

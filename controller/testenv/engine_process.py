@@ -1,4 +1,5 @@
-"""What the GitOps engine harnesses share: the CRDs of an engine applied and Established, a readiness poll.
+"""What the GitOps engine harnesses share: their processes' start and stop, the CRDs of an engine applied and
+Established, the objects every engine needs created once.
 
 On a fresh API server `kubectl wait --for=condition=Established` right after an apply can fail with
 `.status.conditions accessor error: <nil>` (the CRD has no status yet), so the condition is polled with
@@ -9,73 +10,59 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 import httpx
+from kubernetes import client as k8s
 
-from controller.testenv.controlplane import ControlPlane, ControlPlaneError, die_with_parent
+from controller.testenv.controlplane import ControlPlane, ControlPlaneError
+from controller.testenv.process import Process, ProcessStartError, wait_ready
 
 
-class EngineProcess:
-    """One engine process with its own environment and log file; stopping it ends exactly its group."""
+class EngineProcesses:
+    """The processes of one engine, each with its own folder, environment and log, on the control plane's
+    kubeconfig: started in order (each waited for before the next), stopped in reverse, exactly these."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str]) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = log_path
-        self.env = dict(env)
-        self.popen: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
+    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.workdir = workdir
+        self._processes: list[Process] = []
 
-    def start(self) -> EngineProcess:
-        self._log_file = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - started from the main thread
-        )
-        return self
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        ready: Callable[[], bool],
+        *,
+        env: Mapping[str, str] | None = None,
+        path: Sequence[Path] = (),
+        timeout: float = 90.0,
+    ) -> Process:
+        """Start `argv` as `name` (log `<workdir>/<name>.log`, HOME and TMPDIR under `<workdir>/<name>`),
+        with `path` before PATH, and wait until `ready()`."""
+        if any(p.name == name for p in self._processes):
+            raise ProcessStartError(f"{name} was already started")
+        full_env = engine_env(self.kubeconfig, self.workdir / name, env)
+        if path:
+            full_env["PATH"] = ":".join([*(str(p) for p in path), full_env.get("PATH", "/usr/bin:/bin")])
+        proc = Process(name, argv, self.workdir / f"{name}.log", full_env)
+        self._processes.append(proc.start())
+        wait_ready(proc, ready, timeout)
+        return proc
 
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
+    def stop(self) -> None:
+        for proc in reversed(self._processes):
+            proc.stop()
+        self._processes.clear()
 
-    @property
-    def pid(self) -> int | None:
-        return self.popen.pid if self.popen is not None else None
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._processes if p.pid is not None and p.running]
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.popen is None:
-            return
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout)
-        self.popen = None
-        if self._log_file:
-            self._log_file.close()
-            self._log_file = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def logs(self, lines: int = 60) -> str:
+        return "\n".join(f"--- {p.name}\n{p.log_tail(lines)}" for p in self._processes)
 
 
 def engine_env(kubeconfig: Path, workdir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -135,13 +122,16 @@ def http_ok(url: str) -> bool:
     return False
 
 
-def wait_ready(proc: EngineProcess, ready: Callable[[], bool], timeout: float = 90.0) -> None:
-    """Wait until `ready()`; fail early, with the log's tail, when the process exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.running:
-            raise ControlPlaneError(f"{proc.name} exited during start-up:\n{proc.log_tail()}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise ControlPlaneError(f"{proc.name} not ready after {timeout:.0f}s:\n{proc.log_tail()}")
+def create_if_absent(create: Callable[[], object]) -> None:
+    """Create an object the engine needs; one that exists already (a second start on a cluster) is fine."""
+    try:
+        create()
+    except k8s.ApiException as err:
+        if err.status != 409:
+            raise
+
+
+def ensure_namespace(control_plane: ControlPlane, name: str) -> None:
+    with control_plane.api_client() as api:
+        core = k8s.CoreV1Api(api)
+        create_if_absent(lambda: core.create_namespace({"metadata": {"name": name}}))

@@ -28,6 +28,15 @@ class ArgoCDTools:
     redis_server: Path
 
 
+def expected_garbage_collector() -> Path:
+    """kube-controller-manager of the API server's Kubernetes version, built with the node tools."""
+    v = read_versions()
+    return Path(
+        os.environ.get("KUBE_CONTROLLER_MANAGER_BIN")
+        or cache_dir() / f"kube-node-v{v['KUBERNETES_VERSION']}" / "kube-controller-manager"
+    )
+
+
 @dataclass(frozen=True)
 class FluxTools:
     source_version: str
@@ -91,3 +100,12 @@ def resolve_flux(install: bool = False) -> FluxTools:
         tools = expected_flux()
     _check("flux", [tools.source_controller, tools.kustomize_controller], tools.crds)
     return tools
+
+
+def resolve_garbage_collector(install: bool = False) -> Path:
+    binary = expected_garbage_collector()
+    if install and not binary.is_file():
+        subprocess.run(["bash", str(INSTALL_SCRIPT), "gc"], check=True)
+    if not binary.is_file():
+        raise ToolsMissingError(f"missing kube-controller-manager: {binary}; run `bash {INSTALL_SCRIPT} gc`")
+    return binary

@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from controller.testenv.controlplane import ControlPlane, free_port
-from controller.testenv.engine_process import EngineProcess, apply_crds, engine_env, http_ok, wait_ready
+from controller.testenv.engine_process import EngineProcesses, apply_crds, ensure_namespace, http_ok
 from controller.testenv.engine_tools import FluxTools, resolve_flux
 
 NAMESPACE = "flux-system"
@@ -39,7 +39,7 @@ class Flux:
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="vertexops-flux-"))
         self.storage_port = free_port()
-        self._processes: list[EngineProcess] = []
+        self._processes = EngineProcesses(control_plane.kubeconfig, self.workdir)
 
     def __enter__(self) -> Flux:
         return self.start()
@@ -52,12 +52,7 @@ class Flux:
     def start(self) -> Flux:
         try:
             apply_crds(self.control_plane, self.tools.crds)
-            with self.control_plane.api_client() as api:
-                try:
-                    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
-                except k8s.ApiException as err:
-                    if err.status != 409:
-                        raise
+            ensure_namespace(self.control_plane, NAMESPACE)
             storage = f"127.0.0.1:{self.storage_port}"
             (self.workdir / "storage").mkdir(parents=True, exist_ok=True)
             self._start(
@@ -85,23 +80,19 @@ class Flux:
             "--log-level=info",
             *extra,
         ]
-        env = engine_env(self.control_plane.kubeconfig, self.workdir / name, {"RUNTIME_NAMESPACE": NAMESPACE})
-        proc = EngineProcess(name, argv, self.workdir / f"{name}.log", env).start()
-        self._processes.append(proc)
-        wait_ready(proc, lambda: http_ok(f"http://127.0.0.1:{health}/readyz"))
+        readyz = f"http://127.0.0.1:{health}/readyz"
+        self._processes.start(name, argv, lambda: http_ok(readyz), env={"RUNTIME_NAMESPACE": NAMESPACE})
 
     def stop(self) -> None:
-        for proc in reversed(self._processes):
-            proc.stop()
-        self._processes.clear()
+        self._processes.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.pid is not None and p.running]
+        return self._processes.pids()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.log_tail(60)}" for p in self._processes)
+        return self._processes.logs()
 
     # -- objects -----------------------------------------------------------------------------------------
 

@@ -34,10 +34,11 @@ from typing import IO, Any
 import yaml
 
 from controller.testenv import certs
-from controller.testenv.controlplane import ControlPlane, ControlPlaneError, _b64, _Process, free_port
+from controller.testenv.controlplane import ControlPlane, ControlPlaneError, _b64, free_port
 from controller.testenv.google_credentials import AdcCredentials, service_account_key_file
 from controller.testenv.hostnet import HostChanges, mounts_under, pick_network, unmount_all
 from controller.testenv.nodetools import NodeTools, resolve_node_tools
+from controller.testenv.process import Process
 from controller.testenv.tools import Tools, resolve_tools
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Node:
             startup_timeout=startup_timeout,
         )
         self.containerd_socket = self.workdir / "containerd" / "containerd.sock"
-        self._procs: dict[str, _Process] = {}
+        self._procs: dict[str, Process] = {}
         self._lock: IO[str] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ class Node:
             self._lock = None
 
     def _spawn(self, name: str, argv: Sequence[str | Path], ready: Callable[[], bool] | None = None) -> None:
-        proc = _Process(name, [str(a) for a in argv], self.workdir / f"{name}.log")
+        proc = Process(name, [str(a) for a in argv], self.workdir / f"{name}.log")
         self._procs[name] = proc
         proc.start()
         if ready is not None:

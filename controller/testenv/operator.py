@@ -21,8 +21,9 @@ import httpx
 from kubernetes import client as k8s
 
 from controller import rbac
-from controller.testenv.controlplane import ControlPlane, die_with_parent, free_port
+from controller.testenv.controlplane import ControlPlane, free_port
 from controller.testenv.google_credentials import SERVICE_ACCOUNT, AdcCredentials, write_adc_file
+from controller.testenv.process import die_with_parent
 
 # An identity of its own, apart from the chart's `vertexops-system/vertexops`: tests install and uninstall the
 # chart on the same control plane, and uninstalling must not revoke the token of an operator started here.
@@ -87,8 +88,14 @@ class OperatorProcess:
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         google_credentials: str = SERVICE_ACCOUNT,
+        preflight_default: str | None = "Skip",
     ) -> None:
-        """`google_credentials`: "service-account", "external-account", or "none" for no ADC file at all."""
+        """`google_credentials`: "service-account", "external-account", or "none" for no ADC file at all.
+
+        `preflight_default` is passed as --preflight-default (None: the operator's own default, Required).
+        Skip unless asked: most suites name datasets that the emulator's Cloud Storage does not hold, and
+        are about something else; the preflight's own tests put their files there and ask for Required.
+        """
         self.kubeconfig = kubeconfig
         self.vertex_url = vertex_url
         self.gemini_url = gemini_url or vertex_url
@@ -100,6 +107,7 @@ class OperatorProcess:
         self.extra_args = list(extra_args)
         self.env = env
         self.google_credentials = google_credentials
+        self.preflight_default = preflight_default
         self.adc: AdcCredentials | None = None
         self.http_port = 0
         self.popen: subprocess.Popen[bytes] | None = None
@@ -122,6 +130,7 @@ class OperatorProcess:
             "--bind-address=127.0.0.1",
             f"--http-port={self.http_port}",
             "--log-format=json",
+            *([f"--preflight-default={self.preflight_default}"] if self.preflight_default else []),
             *self.extra_args,
         ]
 

@@ -22,6 +22,10 @@ from controller.api import (
 from controller.api.tunedmodel import TuningSnapshot
 from controller.api.tuningjob import (
     Checkpoint,
+    LargestExample,
+    PreflightFile,
+    PreflightMode,
+    PreflightStatus,
     TrainingMetrics,
     TuningDataStats,
     TuningJobSpec,
@@ -72,6 +76,7 @@ def full_tuning_job_status() -> TuningJobStatus:
         "tuning/tuningJob/4982013113894174720?project=123",
         create_requested_time=T0,
         identity="0f3c9a1e2b4d5c6e7f8091a2b3c4d5e6",
+        impersonated_service_account="team-a-tuning@team-a-project.iam.gserviceaccount.com",
         create_time=T0,
         start_time=T1,
         end_time=T1,
@@ -103,6 +108,36 @@ def full_tuning_job_status() -> TuningJobStatus:
         ),
         progress="125/125",
         test_prompt_results=_prompt_results(),
+        preflight=PreflightStatus(
+            mode=PreflightMode.REQUIRED,
+            strict=True,
+            result="Failed",
+            reason="InvalidDataset",
+            message="the dataset has 1 error; first: gs://b/t.jsonl line 2: contents: required",
+            checked_time=T0,
+            inputs_digest="58701c69016e5339",
+            files=[
+                PreflightFile(
+                    uri="gs://b/t.jsonl",
+                    role="training",
+                    generation="1763704859638502",
+                    size=2_108,
+                    example_count=6,
+                    estimated_tokens=305,
+                    error_count=1,
+                    warning_count=0,
+                )
+            ],
+            training_example_count=6,
+            validation_example_count=2,
+            estimated_training_tokens=305,
+            epoch_count=3,
+            estimated_billable_tokens=915,
+            largest_example=LargestExample(uri="gs://b/t.jsonl", line=2, estimated_tokens=64),
+            error_count=1,
+            warning_count=0,
+            problems=["error: gs://b/t.jsonl line 2: contents: required"],
+        ),
     )
 
 
@@ -167,6 +202,7 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     # Every field set: an import that also states every input (which the operator then compares).
     manifest["spec"]["jobName"] = "projects/acme-ml-prod/locations/us-central1/tuningJobs/7"
     manifest["spec"]["adoptionPolicy"] = "Never"
+    manifest["spec"]["preflight"] = {"mode": "WarnOnly", "strict": True}
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
     _assert_every_field_set([status], "status")

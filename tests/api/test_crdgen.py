@@ -138,7 +138,7 @@ def test_enums_ranges_and_patterns_reach_the_crd() -> None:
 @pytest.mark.parametrize(
     ("kind", "mutable"),
     [
-        ("TuningJob", {"deletionPolicy", "adoptionPolicy", "testPrompts", "publish"}),
+        ("TuningJob", {"deletionPolicy", "adoptionPolicy", "testPrompts", "publish", "preflight"}),
         ("TunedModel", TUNED_MODEL_MUTABLE),
     ],
 )

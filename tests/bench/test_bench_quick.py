@@ -40,6 +40,10 @@ EXPECTED: dict[str, set[str]] = {
     "cpu": {
         "cpu_per_job", "cpu_per_job_net", "cpu_total", "span", "idle_cpu_share", "finished_cpu_share",
     },
+    "preflight": {
+        "size", "examples", "download_mbps", "check_mbps", "ratio", "check_seconds", "lines_per_second",
+        "rss_growth", "download_rss_growth",
+    },
 }  # fmt: skip
 
 # Figures that count things which must have happened at least once in any run.
@@ -57,6 +61,7 @@ POSITIVE = {
     "memory": ("idle_rss", "loaded_rss", "running"),
     "restart": ("fresh_seconds", "create_calls", "accepted_creates", "jobs_found"),
     "cpu": ("cpu_total", "span"),
+    "preflight": ("size", "examples", "download_mbps", "check_mbps", "ratio"),
 }
 
 

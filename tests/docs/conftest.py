@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.dev import upload_sample_datasets
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.operator import OperatorProcess, grant_operator_rights
 from emulator.config import EmulatorConfig
@@ -38,6 +39,11 @@ def docs_emulator() -> Iterator[Emulator]:
     """The Google API emulator, running a tuning job in a few seconds."""
     config = EmulatorConfig(time_scale=50, pending_seconds=60, step_seconds=5, total_steps=30)
     with Emulator(config) as emulator:
+        upload_sample_datasets(emulator)
+        # The user guide's own manifests name this file (docs/troubleshooting.md's examples).
+        train = emulator.state.storage.get("", "vertexops-demo", "support/train.jsonl")
+        assert train.data is not None
+        emulator.put_object("my-tuning-data", "support/train.jsonl", train.data)
         yield emulator
 
 
@@ -57,6 +63,7 @@ def readme_operator(
         project=DEMO_PROJECT,
         namespaces=[namespace],
         extra_args=FAST_OPERATOR_ARGS,
+        preflight_default=None,  # as installed: the sample's datasets are checked, as `vertexops dev` does
     ).start()
     try:
         yield operator

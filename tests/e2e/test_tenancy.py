@@ -25,6 +25,8 @@ from e2e.support import Resources, condition, is_true
 from emulator.server import Emulator
 from emulator.vertex_jobs import render_job
 
+# A second service account of team A's project, for an admin who rotates the tenant's identity.
+ROTATED_SA = "team-a-2@proj-team-a.iam.gserviceaccount.com"
 ACTIVE_STATES = {"JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING"}
 
 
@@ -174,6 +176,27 @@ class ActiveSampler:
         self._thread.join(5)
 
 
+def _waiting_with(*parts: str) -> Any:
+    def check(obj: dict[str, Any]) -> bool:
+        reconciling = condition(obj, "Reconciling") or {}
+        message = str(reconciling.get("message") or "")
+        return reconciling.get("reason") == "WaitingForTenantQuota" and all(p in message for p in parts)
+
+    return check
+
+
+def _created_in_order(emulator: Emulator, resources: Resources) -> list[str]:
+    """The resources whose remote jobs the emulator's create calls made, in the order it served them."""
+    by_remote = {}
+    for obj in resources.api.list_namespaced_custom_object(GROUP, VERSION, resources.namespace, "tuningjobs")[
+        "items"
+    ]:
+        by_remote[(obj.get("status") or {}).get("name")] = obj["metadata"]["name"]
+    creates = emulator.requests("tuningJobs.create")
+    assert all(r.status == 200 and r.created for r in creates), creates
+    return [by_remote.get(r.created, r.created) for r in creates]
+
+
 def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
     start_operator: OperatorFactory,
     emulator: Emulator,
@@ -189,12 +212,11 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
             resources.create(job(namespace, name))
         waiting = resources.wait_for(
             "job-5",
-            lambda o: (condition(o, "Reconciling") or {}).get("reason") == "WaitingForTenantQuota",
-            what="WaitingForTenantQuota",
+            _waiting_with("number 3 of 3 in line", "(2 of 2 in use)"),
+            what="WaitingForTenantQuota, third in line",
         )
-        message = condition(waiting, "Reconciling")["message"]  # type: ignore[index]
-        assert "number 3 of 3 in line" in message and "(2 of 2 in use)" in message, message
         assert condition(waiting, "Ready")["status"] == "False"  # type: ignore[index]
+        assert condition(waiting, "Synced")["status"] == "True"  # type: ignore[index]
         busy = tenants.wait_for_status(
             f"{namespace}-tenant", lambda st: (st.get("usage") or {}).get("waitingJobs") == 3
         )
@@ -214,18 +236,111 @@ def test_a_concurrency_limit_queues_jobs_in_order_across_an_operator_kill(
     assert idle["usage"]["waitingJobs"] == 0
     assert sampler.samples > 50
     assert sampler.peak == 2, f"at most 2 jobs may be pending or running; the emulator saw {sampler.peak}"
-    assert emulator.count("tuningJobs.create") == 5
-    vertex = emulator.state.vertex
-    by_uid = {
-        j.spec.get("labels", {}).get("vertexops-uid"): render_job(j, vertex.now())
-        for j in vertex.jobs_in("proj-team-a", "us-central1")
+    # Exactly one create call per job, one after the other, in creation order (names break the tie of
+    # equal creation timestamps).
+    assert _created_in_order(emulator, resources) == names
+
+
+def test_after_a_rebuild_running_jobs_are_adopted_at_once_and_only_creates_wait(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    """Two jobs run and two wait; the cluster is rebuilt and the waiting two come first in its line.
+
+    The running two are adopted at once and hold both places; the other two wait and are created after
+    them. The emulator's clock stands still until the end, so the running jobs are still running then.
+    """
+    tenants.create(_tenant(namespace, maxActiveJobs=2))
+    running, queued = ["later-1", "later-2"], ["early-1", "early-2"]
+    emulator.set_time_scale(0)
+    with ActiveSampler(emulator, "proj-team-a", "us-central1") as sampler:
+        operator = start_operator()
+        for name in running:
+            resources.create(job(namespace, name))
+        remote = {
+            name: resources.wait_for(
+                name, lambda o: bool((o.get("status") or {}).get("name")), what="created"
+            )["status"]["name"]
+            for name in running
+        }
+        for name in queued:
+            resources.create(job(namespace, name))
+            resources.wait_for(name, _waiting_with("(2 of 2 in use)"), what="WaitingForTenantQuota")
+
+        # The cluster is lost and rebuilt from the same manifests: new objects, new UIDs, empty status.
+        operator.stop()
+        for name in running + queued:
+            resources.patch(name, {"metadata": {"finalizers": None}})
+            resources.delete(name)
+            resources.wait_gone(name)
+        for name in queued + running:  # the jobs that waited are now first in line (names break ties too)
+            resources.create(job(namespace, name))
+        start_operator()
+
+        for name in running:
+            adopted = resources.wait_for(
+                name, lambda o: bool((o.get("status") or {}).get("name")), what="adopted"
+            )
+            assert adopted["status"]["name"] == remote[name]
+            assert any(e["reason"] == "Adopted" for e in resources.events(name))
+        for name in queued:
+            resources.wait_for(name, _waiting_with("(2 of 2 in use)", "of 2 in line"), what="waiting")
+        assert emulator.count("tuningJobs.create") == 2, "a job created while two ran"
+
+        emulator.set_time_scale(50)
+        for name in running + queued:
+            resources.wait_for(name, lambda o: is_true(o, "Ready"), timeout=120, what="Ready")
+
+    assert sampler.peak == 2, f"at most 2 jobs may be pending or running; the emulator saw {sampler.peak}"
+    assert _created_in_order(emulator, resources) == running + queued
+
+
+def test_a_changed_tenant_identity_shows_in_status_and_is_used_from_then_on(
+    start_operator: OperatorFactory,
+    emulator: Emulator,
+    resources: Resources,
+    tenants: Tenants,
+    namespace: str,
+) -> None:
+    tenant = _tenant(namespace)
+    tenants.create(tenant)
+    operator = start_operator()
+    _iam(emulator, operator)
+    assert operator.adc is not None
+    emulator.state.iam.grant(operator.adc.principal, impersonate=(ROTATED_SA,))
+    emulator.state.iam.grant(ROTATED_SA, projects=("proj-team-a",), buckets=("team-a-data",))
+    emulator.set_time_scale(0)  # the job stays pending while the admin changes the identity
+    resources.create(job(namespace, "rotated"))
+    first = resources.wait_for(
+        "rotated",
+        lambda o: (
+            bool((o.get("status") or {}).get("name"))
+            and o["status"].get("impersonatedServiceAccount") == TEAM_A_SA
+        ),
+        what="created as team-a",
+    )
+
+    tenants.patch(tenant["metadata"]["name"], {"spec": {"googleServiceAccount": ROTATED_SA}})
+    resources.wait_for(
+        "rotated",
+        lambda o: (o.get("status") or {}).get("impersonatedServiceAccount") == ROTATED_SA,
+        what="the new identity in status",
+    )
+    emulator.set_time_scale(50)
+    done = resources.wait_for("rotated", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
+
+    assert done["status"]["name"] == first["status"]["name"]
+    assert done["status"]["impersonatedServiceAccount"] == ROTATED_SA
+    assert emulator.count("tuningJobs.create") == 1
+    principals = [r.principal for r in emulator.requests() if r.api == "vertex"]
+    assert principals[0] == TEAM_A_SA and principals[-1] == ROTATED_SA, principals
+    minted = {
+        r.path.split("/")[-1].split(":")[0] for r in emulator.requests("serviceAccounts.generateAccessToken")
     }
-    created = [by_uid[resources.get(n)["metadata"]["uid"]]["createTime"] for n in names]  # type: ignore[index]
-    # In creation order: a job may overtake an earlier one only within one round of freed places (two
-    # places freed together start two jobs at once, and their create calls race), never a whole round.
-    for j, when in enumerate(created):
-        overtaken = [names[i] for i in range(j) if created[i] > when]
-        assert len(overtaken) <= 1, f"{names[j]} started before {overtaken}: {created}"
+    assert minted == {TEAM_A_SA, ROTATED_SA}
 
 
 def test_two_tenants_each_run_in_their_own_project_as_their_own_identity(

@@ -198,3 +198,45 @@ def test_the_request_log_says_where_each_credential_came_from(emu: Emulator) -> 
         ["bearer-header"],
     ]
     assert key not in json.dumps(logged)
+
+
+def _self_signed(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
+    """A self-signed JWT as google-auth sends it with `always_use_jwt_access` (no token endpoint)."""
+    now = int(time.time())
+    claims = {"iss": EMAIL, "sub": EMAIL, "scope": SCOPE, "iat": now, "exp": now + 3600, **overrides}
+    return sign_jwt(key, claims, key_id=str(overrides.pop("kid", "kid-1")))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{}, {"scope": "", "aud": "https://aiplatform.googleapis.com/"}],
+    ids=["scope-claim", "audience-claim"],
+)
+def test_a_self_signed_jwt_of_a_registered_key_opens_the_api_without_a_token_grant(
+    emu: Emulator, registered: str, account_key: rsa.RSAPrivateKey, claims: dict[str, Any]
+) -> None:
+    token = _self_signed(account_key, **claims)
+    api = httpx.get(f"{emu.url}{JOBS}", headers={"authorization": f"Bearer {token}"})
+    assert api.status_code == 200, api.text
+    assert emu.requests("tuningJobs.list")[0].principal == EMAIL
+    assert emu.requests("oauth2.token") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["another-key", "expired", "too-long", "wrong-subject", "no-scope-no-audience"],
+)
+def test_a_self_signed_jwt_google_would_refuse_is_unauthenticated(
+    emu: Emulator, registered: str, account_key: rsa.RSAPrivateKey, bad: str
+) -> None:
+    now = int(time.time())
+    token = {
+        "another-key": lambda: _self_signed(_key()),
+        "expired": lambda: _self_signed(account_key, iat=now - 7200, exp=now - 3600),
+        "too-long": lambda: _self_signed(account_key, exp=now + 7200),
+        "wrong-subject": lambda: _self_signed(account_key, sub="someone@else.iam.gserviceaccount.com"),
+        "no-scope-no-audience": lambda: _self_signed(account_key, scope=""),
+    }[bad]()
+    api = httpx.get(f"{emu.url}{JOBS}", headers={"authorization": f"Bearer {token}"})
+    assert api.status_code == 401
+    assert api.json()["error"]["status"] == "UNAUTHENTICATED"

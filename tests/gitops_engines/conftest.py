@@ -7,6 +7,7 @@ repository and emulator, and an operator that watches only that namespace.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,14 @@ from kubernetes import client as k8s
 
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.engine_process import apply_crds
-from controller.testenv.engine_tools import ArgoCDTools, FluxTools, resolve_argocd, resolve_flux
+from controller.testenv.engine_tools import (
+    ArgoCDTools,
+    FluxTools,
+    resolve_argocd,
+    resolve_flux,
+    resolve_garbage_collector,
+)
+from controller.testenv.garbage_collector import GarbageCollector
 from controller.testenv.gitrepo import GitRepo
 from controller.testenv.operator import OperatorProcess, grant_operator_rights
 from controller.testenv.tools import Tools, resolve_tools
@@ -50,14 +58,23 @@ def flux_tools() -> FluxTools:
     return resolve_flux(install=True)
 
 
-def fresh_control_plane(tools: Tools) -> ControlPlane:
-    return ControlPlane(tools=tools).start()
+@pytest.fixture(scope="session")
+def gc_binary() -> Path:
+    return resolve_garbage_collector(install=True)
+
+
+@contextlib.contextmanager
+def engine_control_plane(tools: Tools, gc_binary: Path) -> Iterator[ControlPlane]:
+    """A control plane as an engine finds it in any cluster: with the garbage collector, which finishes
+    the deletions the engines start when they prune."""
+    with ControlPlane(tools=tools) as cp, GarbageCollector(cp, gc_binary):
+        yield cp
 
 
 @pytest.fixture(scope="module")
-def cluster(tools: Tools) -> Iterator[ControlPlane]:
+def cluster(tools: Tools, gc_binary: Path) -> Iterator[ControlPlane]:
     """A control plane of this module's own, with the vertexops CRDs."""
-    with ControlPlane(tools=tools) as cp:
+    with engine_control_plane(tools, gc_binary) as cp:
         apply_crds(cp, PROJECT_CRDS)
         yield cp
 

@@ -21,8 +21,8 @@ from controller.testenv.gitrepo import GitRepo
 from controller.testenv.operator import OperatorProcess
 from controller.testenv.tools import Tools
 from emulator.server import Emulator
-from gitops_engines.conftest import OperatorFactory, fast_emulator, make_namespace
-from gitops_engines.docs_snippets import command_snippet
+from gitops_engines.conftest import OperatorFactory, engine_control_plane, fast_emulator, make_namespace
+from gitops_engines.docs_snippets import command_snippet, run_shell, snippet
 from gitops_engines.manifests import ROOT, tuning_application, tuning_job
 
 pytestmark = pytest.mark.gitops_engines
@@ -34,9 +34,9 @@ def argocd(
 ) -> Iterator[ArgoCD]:
     argo = ArgoCD(cluster, argocd_tools, tmp_path_factory.mktemp("argocd"), extra_path=(tools.helm3.parent,))
     argo.install_config()
-    # The step docs/gitops.md gives users, verbatim.
+    # The step docs/gitops.md gives users, verbatim, before the controller starts.
     install_health_checks(cluster)
-    with argo.start():
+    with argo:
         yield argo
 
 
@@ -114,6 +114,17 @@ def test_a_committed_tuning_job_is_synced_progressing_then_healthy_and_never_out
     assert message == f"tuning job {job['status']['name']} is running"
     assert health(app)[0] == "Progressing"
 
+    # docs/gitops.md's kubectl commands, as a user runs them in the namespace: `kubectl wait` returns
+    # once the job is Ready, and the listing shows its columns.
+    kubeconfig = tmp_path / "user.kubeconfig"
+    kubeconfig.write_text(cluster.kubeconfig.read_text())
+    cluster.kubectl("config", "set-context", "--current", f"--namespace={namespace}", kubeconfig=kubeconfig)
+    listing = run_shell("kubectl-wait", kubeconfig, (cluster.tools.kubectl.parent,)).stdout
+    assert "tuningjob.tuning.vertexops.dev/support-bot condition met" in listing, listing
+    header = listing.splitlines()[1].split()
+    assert header[:5] == ["NAMESPACE", "NAME", "STATE", "READY", "PROGRESS"] and "LOSS" in header, listing
+    assert f"{namespace} " in listing and "JOB_STATE_SUCCEEDED" in listing, listing
+
     app = argocd.wait_application(
         app_name, lambda a: resource_health(a, "TuningJob", "support-bot")[0] == "Healthy", "Healthy",
         observe=history,
@@ -183,8 +194,9 @@ def test_a_job_the_emulator_fails_turns_degraded_with_its_message(
 def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer_lets_go(
     *, cluster: ControlPlane, argocd: ArgoCD, fleet: GitRepo, tmp_path: Path, start_operator: OperatorFactory
 ) -> None:
-    # A job long enough to be running when it leaves Git.
-    with fast_emulator(total_steps=2000) as emulator:
+    # A job long enough to be running when it leaves Git, and a cancel that takes Google 20 s (600 simulated
+    # seconds at 30x): long enough to see the finalizer hold the object while the job stops.
+    with fast_emulator(total_steps=2000, cancel_seconds=600) as emulator:
         namespace = make_namespace(cluster)
         start_operator(cluster, emulator, [namespace])
         fleet.write("tuning/keep.yaml", tuning_job("keeper", deletionPolicy="Orphan"))
@@ -207,8 +219,19 @@ def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer
         fleet.remove("tuning/drop.yaml")
         revision = fleet.commit("Stop the dropped job")
         argocd.refresh(app_name)
-        argocd.wait_application(app_name, synced_at(revision), "Synced at the new revision")
 
+        # Pruned: the object is being deleted, the operator's finalizer holds it while Google cancels the
+        # job, and the Application says so (OutOfSync, the TuningJob pending deletion).
+        def pending_deletion(app: dict[str, Any]) -> bool:
+            _, message = resource_health(app, "TuningJob", "dropped")
+            return sync_status(app) == "OutOfSync" and (message or "").startswith("Pending deletion")
+
+        argocd.wait_application(app_name, pending_deletion, "pruning the dropped job")
+        holding = get_job(cluster, namespace, "dropped")
+        assert holding is not None and holding["metadata"].get("deletionTimestamp"), holding
+        assert "tuning.vertexops.dev/finalizer" in holding["metadata"]["finalizers"], holding["metadata"]
+
+        argocd.wait_application(app_name, synced_at(revision), "Synced at the new revision", timeout=120)
         deadline = time.monotonic() + 60
         while get_job(cluster, namespace, "dropped") is not None:
             assert time.monotonic() < deadline, get_job(cluster, namespace, "dropped")
@@ -216,22 +239,25 @@ def test_pruning_the_manifest_from_git_cancels_the_running_job_and_the_finalizer
         cancels = [r for r in emulator.requests("tuningJobs.cancel") if remote in r.path]
         assert len(cancels) == 1, emulator.requests("tuningJobs.cancel")
         _, project, _, location, _, job_id = remote.split("/")
-        assert emulator.state.vertex.get(project, location, job_id)["state"] in (
-            "JOB_STATE_CANCELLING",
-            "JOB_STATE_CANCELLED",
-        )
+        # The finalizer let go only once the job had stopped.
+        assert emulator.state.vertex.get(project, location, job_id)["state"] == "JOB_STATE_CANCELLED"
         keeper = get_job(cluster, namespace, "keeper")
         assert keeper is not None and keeper["metadata"].get("deletionTimestamp") is None
         assert not [r for r in emulator.requests("tuningJobs.cancel") if keeper["status"]["name"] in r.path]
 
 
 def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
-    *, tools: Tools, argocd_tools: ArgoCDTools, tmp_path: Path, start_operator: OperatorFactory
+    *,
+    tools: Tools,
+    argocd_tools: ArgoCDTools,
+    gc_binary: Path,
+    tmp_path: Path,
+    start_operator: OperatorFactory,
 ) -> None:
     """A first sync: nothing of vertexops exists yet; the CRDs and the job come in one Application."""
     from gitops_engines.conftest import PROJECT_CRDS
 
-    with fast_emulator() as emulator, ControlPlane(tools=tools) as cp:
+    with fast_emulator() as emulator, engine_control_plane(tools, gc_binary) as cp:
         fleet = GitRepo(tmp_path / "git" / "fleet")
         for crd in PROJECT_CRDS:
             fleet.copy_in(crd, f"tuning/crds/{crd.name}")
@@ -242,8 +268,9 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
         app["spec"]["source"]["directory"] = {"recurse": True}
         argo = ArgoCD(cp, argocd_tools, tmp_path / "argocd", extra_path=(tools.helm3.parent,))
         argo.install_config()
-        install_health_checks(cp)
-        with argo.start():
+        # This time the other way docs/gitops.md gives: argocd-cm managed by the user, with the keys added.
+        cp.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=snippet("argocd-cm"))
+        with argo:
             apply(cp, app)
             argo.wait_application("ml-tuning", synced_at(revision), "Synced", timeout=120)
             start_operator(cp, emulator, [namespace])
@@ -259,7 +286,12 @@ def test_the_crds_and_a_tuning_job_in_one_sync_succeed_on_an_empty_cluster(
 
 
 def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_job_again(
-    *, tools: Tools, argocd_tools: ArgoCDTools, tmp_path: Path, start_operator: OperatorFactory
+    *,
+    tools: Tools,
+    argocd_tools: ArgoCDTools,
+    gc_binary: Path,
+    tmp_path: Path,
+    start_operator: OperatorFactory,
 ) -> None:
     """A fresh control plane, the same Git repository, the same Google project (the emulator): Argo CD
     syncs the TuningJobs back, and the operator adopts the jobs already paid for instead of creating them
@@ -290,7 +322,7 @@ def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_jo
         return " is running" in (resource_health(app, "TuningJob", name)[1] or "")
 
     with fast_emulator(total_steps=400) as emulator:
-        with ControlPlane(tools=tools) as first:
+        with engine_control_plane(tools, gc_binary) as first:
             argo, operator = cluster_from_git(first, emulator, "first")
             try:
                 emulator.set_time_scale(2000)  # let the first job finish quickly ...
@@ -305,16 +337,29 @@ def test_a_cluster_rebuilt_from_git_syncs_everything_back_and_creates_no_paid_jo
                     "ml-tuning", lambda a: running(a, "running-run"), "running", timeout=120
                 )
                 assert synced_at(revision)(argo.application("ml-tuning") or {})
+                # Real time from here: the job is still running when the cluster is rebuilt.
+                emulator.set_time_scale(1)
+                running_job = get_job(first, namespace, "running-run")
+                assert running_job is not None
+                remote = running_job["status"]["name"]
             finally:
                 operator.stop()
                 argo.stop()
-        # The old cluster is gone, its operator and Argo CD with it.
+        # The old cluster is gone, its operator and Argo CD with it; the job it paid for runs on.
         assert emulator.count("tuningJobs.create") == 2
         creates_before = emulator.count("tuningJobs.create")
+        _, project, _, location, _, job_id = remote.split("/")
+        assert emulator.state.vertex.get(project, location, job_id)["state"] == "JOB_STATE_RUNNING"
 
-        with ControlPlane(tools=tools) as second:
+        with engine_control_plane(tools, gc_binary) as second:
             argo, operator = cluster_from_git(second, emulator, "second")
             try:
+                # The rebuilt cluster follows the job that is still running: the same one, not a new one.
+                argo.wait_application(
+                    "ml-tuning", lambda a: running(a, "running-run"), "running again", timeout=180
+                )
+                adopted = get_job(second, namespace, "running-run")
+                assert adopted is not None and adopted["status"]["name"] == remote, adopted
                 emulator.set_time_scale(2000)
                 app = argo.wait_application(
                     "ml-tuning",

@@ -1,5 +1,6 @@
 """The operator installed through the engines, from the examples in manifests/argocd and manifests/flux,
-against the chart and the bundle in this repository (copied into a Git repository the engine reads).
+against the chart and the bundle in this repository (copied into a Git repository the engine reads), and
+with the Helm and kubectl commands of docs/gitops.md as they are written there.
 
 There is no kubelet here, so the operator's Pods never start: the tests check what the engines can be
 asked for on a control plane, that the sync succeeds and every object of the chart or bundle is in the
@@ -9,6 +10,8 @@ cluster as the user's install would have it.
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from controller.testenv.engine_tools import ArgoCDTools, FluxTools
 from controller.testenv.flux import KUSTOMIZE, Flux, ready
 from controller.testenv.gitrepo import GitHttpServer, GitRepo
 from controller.testenv.tools import Tools
+from gitops_engines.conftest import engine_control_plane
+from gitops_engines.docs_snippets import commands, run_shell, snippet
 from gitops_engines.manifests import ARGOCD_EXAMPLES, FLUX_EXAMPLES, ROOT, load_all
 
 pytestmark = pytest.mark.gitops_engines
@@ -37,8 +42,8 @@ OPERATOR_OBJECTS = (
 
 
 @pytest.fixture
-def cp(tools: Tools) -> Iterator[ControlPlane]:
-    with ControlPlane(tools=tools) as control_plane:
+def cp(tools: Tools, gc_binary: Path) -> Iterator[ControlPlane]:
+    with engine_control_plane(tools, gc_binary) as control_plane:
         yield control_plane
 
 
@@ -80,13 +85,34 @@ def test_argocd_installs_the_operator_from_the_chart_with_the_example_applicatio
             "get", "namespace", "vertexops-system", "-o", "jsonpath={.metadata.labels}"
         ).stdout
         assert '"pod-security.kubernetes.io/enforce":"restricted"' in labels
-        # No kubelet runs here, so the Deployment cannot become available; everything else is Healthy.
-        unhealthy = {
-            (r["kind"], r["name"])
-            for r in done["status"]["resources"]
-            if (r.get("health") or {}).get("status") not in (None, "Healthy")
+
+        # Only the garbage collector runs of kube-controller-manager, and no kubelet: nothing writes the
+        # status of the Deployment (deployment controller) or the PodDisruptionBudget (disruption
+        # controller), so Argo CD keeps both Progressing. Everything else turns Healthy (the CRDs once
+        # Established, which Argo CD sees a moment after the sync) or has no health of its own.
+        waiting_for_controllers = {("Deployment", "vertexops"), ("PodDisruptionBudget", "vertexops")}
+
+        def healthy_but_the_workload(a: dict[str, Any]) -> bool:
+            resources = a["status"].get("resources", [])
+            return bool(resources) and all(
+                (r.get("health") or {}).get("status") in (None, "Healthy")
+                for r in resources
+                if (r["kind"], r["name"]) not in waiting_for_controllers
+            )
+
+        settled = argo.wait_application("vertexops", healthy_but_the_workload, "Healthy", timeout=120)
+        waiting = {
+            (r["kind"], r["name"]): r["health"]["status"]
+            for r in settled["status"]["resources"]
+            if (r["kind"], r["name"]) in waiting_for_controllers
         }
-        assert unhealthy <= {("Deployment", "vertexops")}, done["status"]["resources"]
+        assert waiting == dict.fromkeys(waiting_for_controllers, "Progressing"), waiting
+        crd_health = {
+            r["name"]: r["health"]["status"]
+            for r in settled["status"]["resources"]
+            if r["kind"] == "CustomResourceDefinition"
+        }
+        assert crd_health and set(crd_health.values()) == {"Healthy"}, crd_health
 
 
 def flux_example(name: str, kind: str, obj_name: str) -> dict[str, Any]:
@@ -118,3 +144,51 @@ def test_flux_installs_the_operator_from_the_plain_bundle_with_the_example_kusto
         assert_operator_installed(cp)
         applied = {entry["id"] for entry in done["status"]["inventory"]["entries"]}
         assert not any("Application" in entry or "TuningJob" in entry for entry in applied), applied
+
+
+def test_the_pages_helm_commands_install_the_chart_and_upgrade_its_crds(
+    *, cp: ControlPlane, tools: Tools
+) -> None:
+    """docs/gitops.md's Helm section, run as written: the install, then the CRD upgrade step."""
+    tools_dirs = (tools.helm.parent, tools.kubectl.parent)
+    run_shell("helm-install", cp.kubeconfig, tools_dirs)
+    assert_operator_installed(cp)
+    account = cp.kubectl(
+        "get",
+        "serviceaccount",
+        "-n",
+        "vertexops-system",
+        "vertexops",
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ).stdout
+    assert "vertexops@my-project.iam.gserviceaccount.com" in account
+    applied = run_shell("helm-crds-upgrade", cp.kubeconfig, tools_dirs).stdout
+    assert (
+        "customresourcedefinition.apiextensions.k8s.io/tuningjobs.tuning.vertexops.dev serverside-applied"
+        in (applied)
+    ), applied
+
+
+def test_the_pages_schema_error_is_what_helm_says(*, cp: ControlPlane, tools: Tools) -> None:
+    """The misspelt value of docs/gitops.md fails with the error the page quotes."""
+    [argv] = commands("helm-schema-error")
+    assert argv[0] == "helm"
+    result = subprocess.run(
+        [str(tools.helm), *argv[1:]],
+        cwd=ROOT,
+        env={**os.environ, "KUBECONFIG": str(cp.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    quoted = [ln for ln in snippet("helm-schema-error").splitlines() if ln and not ln.startswith("$ ")]
+    said = result.stderr.splitlines()
+    assert quoted and all(line in said for line in quoted), result.stderr
+
+
+def test_the_pages_plain_install_command_installs_the_operator(*, cp: ControlPlane, tools: Tools) -> None:
+    run_shell("plain-install", cp.kubeconfig, (tools.kubectl.parent,))
+    assert_operator_installed(cp)

@@ -119,6 +119,7 @@ def helm_release(
         "google": {"project": PROJECT, "vertexBaseURL": emulator.url, "geminiBaseURL": emulator.url},
         "watchNamespaces": [watched],
         "operator": FAST_OPERATOR,
+        "preflight": {"default": "Skip"},  # the datasets named here are not in the emulator's storage
     }
     helm(
         tools.helm,
@@ -266,6 +267,7 @@ def test_install_bundle_gives_the_operator_enough_rights(
             f"--vertex-base-url={emulator.url}",
             f"--gemini-base-url={emulator.url}",
             f"--project={PROJECT}",
+            "--preflight-default=Skip",
             *FAST_OPERATOR_FLAGS,
         ),
     )

@@ -88,6 +88,7 @@ def bundle(node: Node, emulator: Emulator) -> Iterator[None]:
         OPERATOR_NAMESPACE,
         f"VERTEXOPS_VERTEX_BASE_URL={emulator.url}",
         f"VERTEXOPS_GEMINI_BASE_URL={emulator.url}",
+        "VERTEXOPS_PREFLIGHT_DEFAULT=Skip",
         *fast,
     )
     node.kubectl(

@@ -61,6 +61,7 @@ def release(node: Node, emulator: Emulator) -> Iterator[dict[str, Any]]:
             "credentials": {"secretName": CREDENTIALS_SECRET},
         },
         "operator": FAST_OPERATOR,
+        "preflight": {"default": "Skip"},  # the datasets named here are not in the emulator's storage
     }
     _helm(
         node,

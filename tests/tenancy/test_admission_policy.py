@@ -163,3 +163,28 @@ def test_the_tenant_schema_refuses_a_default_outside_its_list(
     assert not ok
     assert "defaultProject must be one of projects" in stderr
     assert "spec.datasetURIPrefixes[0]" in stderr
+
+
+def test_a_tenant_that_requires_the_dataset_preflight_refuses_skipping_it(
+    policy: ControlPlane, world: dict[str, Any]
+) -> None:
+    name = world["a"]["metadata"]["name"]
+    world["custom"].patch_cluster_custom_object(
+        GROUP, VERSION, "tuningtenants", name, {"spec": {"requireDatasetPreflight": True}}
+    )
+    try:
+        skipping = job(world["ns"]["a"], "skips-preflight", preflight={"mode": "Skip"})
+        stderr = _apply_eventually_refused(policy, skipping)
+        tenant = {**world["a"], "spec": {**world["a"]["spec"], "requireDatasetPreflight": True}}
+        assert _expected(skipping, tenant) in stderr, stderr
+        assert "spec.preflight.mode: Skip is not allowed by TuningTenant" in stderr
+        for mode in ("Required", None):
+            preflight = {"mode": mode} if mode else {"strict": True}
+            ok, stderr = _apply(
+                policy, job(world["ns"]["a"], f"checked-{mode or 'default'}".lower(), preflight=preflight)
+            )
+            assert ok, stderr
+    finally:
+        world["custom"].patch_cluster_custom_object(
+            GROUP, VERSION, "tuningtenants", name, {"spec": {"requireDatasetPreflight": None}}
+        )

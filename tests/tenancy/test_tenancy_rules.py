@@ -7,11 +7,14 @@ test_admission_policy.py.
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from controller.api.conditions import Reason
+from controller.external import CREATE_INTENT_ANNOTATION
 from controller.runtime.store import Store
 from controller.tenancy import Tenancy
 from controller.tenancy.matching import selector_matches
@@ -142,60 +145,167 @@ def _limited(limit: int) -> dict[str, Any]:
     return tenant
 
 
-def test_jobs_beyond_the_limit_wait_in_creation_order_and_start_as_places_free() -> None:
-    tenancy = _tenancy(_limited(2))
+def _looked_up(obj: dict[str, Any]) -> dict[str, Any]:
+    """As the reconciler leaves a job whose look-up found no remote job and which waits its turn."""
+    waiting = {"type": "Reconciling", "status": "True", "reason": "WaitingForTenantQuota", "message": ""}
+    obj["status"] = {"observedGeneration": 1, "conditions": [waiting]}
+    return obj
+
+
+def _intent(obj: dict[str, Any], **status: Any) -> None:
+    """The create intent recorded (the annotation the reconciler writes before the create call)."""
+    obj["metadata"]["annotations"] = {CREATE_INTENT_ANNOTATION: "2026-01-01T00:01:00Z"}
+    obj["status"] = dict(status)
+
+
+def _line(tenancy: Tenancy, *jobs: dict[str, Any]) -> None:
     assert tenancy.tuning_jobs is not None
-    jobs = [_job(name=f"job-{i}", created=f"2026-01-01T00:00:0{i}Z") for i in range(5)]
     for obj in reversed(jobs):  # the cache's order must not matter
         tenancy.tuning_jobs.upsert(obj)
-    decisions = [tenancy.admit(obj) for obj in jobs]
-    assert [d.allowed for d in decisions] == [True, True, False, False, False]
-    assert all(d.reason is Reason.WAITING_FOR_TENANT_QUOTA for d in decisions[2:])
-    assert ["number 1 of 3" in decisions[2].message, "number 3 of 3" in decisions[4].message] == [True, True]
-    # Granted but not yet visible as created: still no third place.
-    assert not tenancy.admit(jobs[2]).allowed
-    for obj in jobs[:2]:
-        obj["status"] = {"createRequestedTime": "2026-01-01T00:01:00Z", "state": "JOB_STATE_RUNNING"}
-    assert not tenancy.admit(jobs[2]).allowed
+
+
+def _jobs(count: int) -> list[dict[str, Any]]:
+    return [_looked_up(_job(name=f"job-{i}", created=f"2026-01-01T00:00:0{i}Z")) for i in range(count)]
+
+
+def test_admission_never_queues_only_a_create_does() -> None:
+    tenancy = _tenancy(_limited(1))
+    a, b = _jobs(2)
+    _intent(a, name="projects/1/locations/us-central1/tuningJobs/1", state="JOB_STATE_RUNNING")
+    _line(tenancy, a, b)
+    assert tenancy.admit(b).allowed  # the look-up (and adoption, if it finds b's job) may go ahead
+    decision = tenancy.may_create(b)
+    assert not decision.allowed and decision.reason is Reason.WAITING_FOR_TENANT_QUOTA and decision.waiting
+
+
+def test_creates_go_one_at_a_time_in_creation_order_as_places_free() -> None:
+    tenancy = _tenancy(_limited(2))
+    jobs = _jobs(5)
+    _line(tenancy, *jobs)
+    assert tenancy.may_create(jobs[0]).allowed
+    assert tenancy.may_create(jobs[0]).allowed  # its own grant, asked again (a conflict on the intent write)
+    # A place is free, but job-0's create (granted, its intent not in the cache yet) goes first.
+    second = tenancy.may_create(jobs[1])
+    assert not second.allowed and "the create of team-a/job-0 goes first" in second.message
+    _intent(jobs[0])  # the intent is in the cache; the create call is under way
+    assert not tenancy.may_create(jobs[1]).allowed
+    jobs[0]["status"] = {
+        "name": "projects/1/locations/us-central1/tuningJobs/0",
+        "state": "JOB_STATE_PENDING",
+    }
+    assert not tenancy.may_create(jobs[2]).allowed  # job-1 comes first
+    assert tenancy.may_create(jobs[1]).allowed
+    _intent(jobs[1], name="projects/1/locations/us-central1/tuningJobs/1", state="JOB_STATE_RUNNING")
+    full = tenancy.may_create(jobs[4])
+    assert not full.allowed
+    assert "(2 of 2 in use)" in full.message and "number 3 of 3 in line" in full.message, full.message
     jobs[0]["status"]["state"] = "JOB_STATE_SUCCEEDED"
-    assert tenancy.admit(jobs[3]).reason is Reason.WAITING_FOR_TENANT_QUOTA  # job-2 comes first
-    assert tenancy.admit(jobs[2]).allowed
-    assert not tenancy.admit(jobs[3]).allowed
+    assert not tenancy.may_create(jobs[3]).allowed  # job-2 comes first
+    assert tenancy.may_create(jobs[2]).allowed
+    assert not tenancy.may_create(jobs[3]).allowed
+
+
+def test_two_workers_asking_at_once_get_one_place() -> None:
+    tenancy = _tenancy(_limited(2))
+    jobs = _jobs(4)
+    _line(tenancy, *jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def ask(obj: dict[str, Any]) -> bool:
+        barrier.wait()
+        return tenancy.may_create(obj).allowed
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        granted = list(pool.map(ask, jobs))
+    assert granted == [True, False, False, False]
 
 
 def test_the_line_is_rebuilt_from_the_cluster_after_a_restart() -> None:
-    """A new process (fresh reservations) sees the recorded intents and grants no extra place."""
-    tenant = _limited(1)
-    first = _tenancy(tenant)
-    assert first.tuning_jobs is not None
-    a, b = _job(name="a", created="2026-01-01T00:00:01Z"), _job(name="b", created="2026-01-01T00:00:02Z")
-    first.tuning_jobs.upsert(a)
-    first.tuning_jobs.upsert(b)
-    assert first.admit(a).allowed
-    a["status"] = {"createRequestedTime": "2026-01-01T00:01:00Z"}
+    """A new process (fresh reservations) sees the recorded intents and grants nothing out of turn."""
+    first = _tenancy(_limited(2))
+    a, b, c = _jobs(3)
+    _line(first, a, b, c)
+    assert first.may_create(a).allowed
+    _intent(a)  # killed after the intent write: maybe before, maybe after the create call
     restarted = Tenancy(first.tenants, first.namespaces, first.tuning_jobs, reservations=Reservations())
-    assert restarted.admit(b).reason is Reason.WAITING_FOR_TENANT_QUOTA
+    assert restarted.may_create(b).reason is Reason.WAITING_FOR_TENANT_QUOTA  # a's create is not settled
+    assert restarted.may_create(a).allowed  # a itself goes on with its create-exactly-once protocol
+    a["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/0", "state": "JOB_STATE_RUNNING"}
+    assert restarted.may_create(b).allowed
+
+
+def test_a_job_not_looked_up_yet_counts_as_possibly_running() -> None:
+    """After a rebuild a younger job's remote job may be running: nobody creates until it is looked up."""
+    tenancy = _tenancy(_limited(1))
+    older = _looked_up(_job(name="older", created="2026-01-01T00:00:01Z"))
+    younger = _job(name="younger", created="2026-01-01T00:00:02Z")
+    _line(tenancy, older, younger)
+    decision = tenancy.may_create(older)
+    assert not decision.allowed and "1 not looked up yet" in decision.message, decision.message
+    _intent(younger, name="projects/1/locations/us-central1/tuningJobs/9", state="JOB_STATE_RUNNING")
+    assert not tenancy.may_create(older).allowed  # adopted: it holds the place
+    younger["status"]["state"] = "JOB_STATE_SUCCEEDED"
+    assert tenancy.may_create(older).allowed
+
+
+def test_equal_timestamps_are_ordered_by_name() -> None:
+    tenancy = _tenancy(_limited(1))
+    b = _looked_up(_job(name="b", created="2026-01-01T00:00:01Z"))
+    a = _looked_up(_job(name="a", created="2026-01-01T00:00:01Z"))
+    _line(tenancy, b, a)
+    assert not tenancy.may_create(b).allowed
+    assert tenancy.may_create(a).allowed
 
 
 def test_a_refused_create_frees_its_place() -> None:
     tenancy = _tenancy(_limited(1))
-    assert tenancy.tuning_jobs is not None
-    a, b = _job(name="a", created="2026-01-01T00:00:01Z"), _job(name="b", created="2026-01-01T00:00:02Z")
-    a["status"] = {
-        "createRequestedTime": "2026-01-01T00:01:00Z",
-        "conditions": [{"type": "Stalled", "status": "True", "reason": "PermissionDenied"}],
-    }
-    tenancy.tuning_jobs.upsert(a)
-    tenancy.tuning_jobs.upsert(b)
-    assert tenancy.admit(b).allowed
+    a, b = _jobs(2)
+    _intent(a, conditions=[{"type": "Stalled", "status": "True", "reason": "PermissionDenied"}])
+    _line(tenancy, a, b)
+    assert tenancy.may_create(b).allowed
+
+
+def test_a_stalled_older_job_does_not_hold_up_the_line() -> None:
+    tenancy = _tenancy(_limited(1))
+    stuck, ready = _jobs(2)
+    stuck["status"] = {"conditions": [{"type": "Stalled", "status": "True", "reason": "SecretNotFound"}]}
+    _line(tenancy, stuck, ready)
+    assert tenancy.may_create(ready).allowed
 
 
 def test_jobs_that_break_a_rule_do_not_hold_up_the_line() -> None:
     tenancy = _tenancy(_limited(1))
-    assert tenancy.tuning_jobs is not None
     bad = _job(name="bad", created="2026-01-01T00:00:01Z", baseModel="gemini-2.5-pro")
-    good = _job(name="good", created="2026-01-01T00:00:02Z")
-    tenancy.tuning_jobs.upsert(bad)
-    tenancy.tuning_jobs.upsert(good)
+    good = _looked_up(_job(name="good", created="2026-01-01T00:00:02Z"))
+    _line(tenancy, bad, good)
     assert tenancy.admit(bad).reason is Reason.POLICY_DENIED
-    assert tenancy.admit(good).allowed
+    assert tenancy.may_create(good).allowed
+
+
+def test_a_tenant_change_wakes_the_jobs_whose_identity_it_changes_and_every_job_not_yet_created() -> None:
+    tenancy = _tenancy(tenant_a())
+    shown = _job(name="shown")
+    shown["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/1"}
+    shown["status"]["impersonatedServiceAccount"] = TEAM_A_SA
+    stale = _job(name="stale")
+    stale["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/2"}
+    stale["status"]["impersonatedServiceAccount"] = "old@proj-team-a.iam.gserviceaccount.com"
+    waiting = _looked_up(_job(name="waiting"))
+    _line(tenancy, shown, stale, waiting)
+    assert tenancy.keys_for_tenant(tenant_a()) == ["team-a/stale", "team-a/waiting"]
+
+
+def test_a_tenant_that_requires_the_dataset_preflight_refuses_warn_only_and_skip() -> None:
+    tenant = tenant_a()
+    tenant["spec"]["requireDatasetPreflight"] = True
+    for mode in ("Skip", "WarnOnly"):
+        spec = job("team-a", preflight={"mode": mode})["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == [
+            f"spec.preflight.mode: {mode} is not allowed by TuningTenant 'team-a' (requireDatasetPreflight: "
+            "the dataset must be checked; use Required or leave it out)"
+        ]
+    for preflight in ({"mode": "Required"}, {"strict": True}, None):
+        spec = job("team-a", **({"preflight": preflight} if preflight else {}))["spec"]
+        assert violations(spec, tenant, where(spec, tenant)) == []
+    skipping = job("team-a", preflight={"mode": "Skip"})["spec"]
+    assert violations(skipping, tenant_a(), where(skipping, tenant_a())) == [], "only when the tenant asks"

@@ -1,0 +1,109 @@
+"""One dataset file checked line by line: counts, token estimates, the largest example, its problems.
+
+`FileReport` keeps only totals and the first `max_problems` messages, so its size does not grow with the
+file; with `lines.iter_lines` the whole check runs in memory bounded by one line and one download chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from controller.preflight.example import Severity, check_line
+from controller.preflight.limits import DatasetLimits, estimate_tokens
+from controller.preflight.lines import TooLong, iter_lines
+
+
+class FileRole(StrEnum):
+    TRAINING = "training"
+    VALIDATION = "validation"
+
+
+@dataclass
+class FileReport:
+    uri: str
+    role: FileRole
+    generation: str
+    size: int
+    examples: int = 0  # lines that are valid examples
+    lines: int = 0
+    tokens: int = 0  # estimated, valid examples only
+    largest_line: int = 0
+    largest_tokens: int = 0
+    errors: int = 0
+    warnings: int = 0
+    problems: list[str] = field(default_factory=list)  # the first ones, errors and warnings in line order
+    max_problems: int = 20
+    first_error: str | None = None
+
+    def add(self, severity: Severity, message: str) -> None:
+        if severity is Severity.ERROR:
+            self.errors += 1
+            self.first_error = self.first_error or message
+        else:
+            self.warnings += 1
+        if len(self.problems) < self.max_problems:
+            self.problems.append(f"{severity.value}: {message}")
+
+
+def check_file(
+    chunks: Iterable[bytes],
+    *,
+    uri: str,
+    role: FileRole,
+    generation: str,
+    size: int,
+    limits: DatasetLimits,
+    max_problems: int = 20,
+) -> FileReport:
+    """Read every line of one file and check it; file-level limits (size, example counts) included."""
+    report = FileReport(uri, role, generation, size, max_problems=max_problems)
+    if size > limits.max_file_bytes:
+        # Vertex AI refuses the file whatever its lines hold: not worth reading gigabytes to say more.
+        report.add(
+            Severity.ERROR,
+            f"{uri}: {size} bytes is over the {limits.max_file_bytes} bytes (1 GB) a JSONL dataset may hold; "
+            "its lines were not read",
+        )
+        return report
+    # Far above what a valid example can hold (the token limit at 4 characters a token, in UTF-8, twice).
+    max_line_bytes = limits.max_tokens_per_example * 4 * 4 * 2
+    max_examples = (
+        limits.max_validation_examples if role is FileRole.VALIDATION else limits.max_training_examples
+    )
+    for number, line in enumerate(iter_lines(chunks, max_line_bytes), start=1):
+        report.lines = number
+        where = f"{uri} line {number}"
+        if isinstance(line, TooLong):
+            report.add(
+                Severity.ERROR,
+                f"{where}: {line.length} bytes on one line, far over what an example of at most "
+                f"{limits.max_tokens_per_example} tokens holds; not read",
+            )
+            continue
+        if not line.strip():
+            report.add(Severity.WARNING, f"{where}: blank line")
+            continue
+        checked = check_line(line, limits)
+        for problem in checked.problems:
+            report.add(problem.severity, problem.describe(where))
+        if not checked.valid:
+            continue
+        report.examples += 1
+        if report.examples == max_examples + 1:
+            limit = "validation dataset" if role is FileRole.VALIDATION else "training dataset"
+            report.add(
+                Severity.ERROR,
+                f"{where}: example {report.examples} is over the {max_examples} examples a {limit} may hold",
+            )
+        tokens = checked.tokens
+        report.tokens += tokens
+        if tokens > report.largest_tokens:
+            report.largest_tokens, report.largest_line = tokens, number
+    if report.examples == 0 and report.errors == 0:
+        report.add(Severity.ERROR, f"{uri}: holds no examples (one JSON object per line)")
+    return report
+
+
+__all__ = ["FileReport", "FileRole", "check_file", "estimate_tokens"]

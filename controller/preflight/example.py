@@ -1,0 +1,322 @@
+"""One line of a supervised tuning JSONL file: is it an example Vertex AI accepts, and how big is it.
+
+The format is the one "Prepare supervised fine-tuning data for Gemini models" documents
+(https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-prepare): an object
+with `contents` (required: a list of `Content`, each a `role` of "user" or "model" and a non-empty list of
+`parts`), and optionally `systemInstruction` (a `Content`; its role is ignored) and `tools` (a list of
+`Tool` objects, for function calling). A `Part` holds exactly one kind of data (the union field `data`:
+`text`, `inlineData`, `fileData`, `functionCall`, `functionResponse`, `executableCode`,
+`codeExecutionResult`); `fileData` needs `mimeType` and `fileUri`. Field names follow the proto3 JSON
+mapping, so the snake_case spellings (`system_instruction`, `file_data`, ...) are accepted as well.
+
+Errors are what would make Vertex reject the dataset; warnings are what it would accept but not learn from
+as the user meant: an example over the per-example token limit (Vertex truncates or drops it: the job's
+`truncatedExampleIndices` and `droppedExampleReasons`), fields it ignores, empty text. Where the docs say
+nothing, the checker warns rather than errs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from controller.preflight.limits import DatasetLimits, estimate_tokens
+
+ROLES = ("user", "model")
+PART_DATA = {
+    "text": "text",
+    "inlineData": "inlineData",
+    "inline_data": "inlineData",
+    "fileData": "fileData",
+    "file_data": "fileData",
+    "functionCall": "functionCall",
+    "function_call": "functionCall",
+    "functionResponse": "functionResponse",
+    "function_response": "functionResponse",
+    "executableCode": "executableCode",
+    "executable_code": "executableCode",
+    "codeExecutionResult": "codeExecutionResult",
+    "code_execution_result": "codeExecutionResult",
+}
+# Part fields that are not data (metadata Vertex accepts beside the one data field).
+PART_METADATA = {"thought", "thoughtSignature", "thought_signature", "videoMetadata", "video_metadata"}
+TOP_LEVEL = {"contents", "systemInstruction", "system_instruction", "tools"}
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    field: str  # the JSON path inside the example, "" for the line as a whole
+    message: str
+
+    def describe(self, where: str) -> str:
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass
+class ExampleCheck:
+    """What one line held: its problems and the text it counts towards the token limit."""
+
+    problems: list[Problem] = field(default_factory=list)
+    characters: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return estimate_tokens(self.characters)
+
+    @property
+    def valid(self) -> bool:
+        return not any(p.severity is Severity.ERROR for p in self.problems)
+
+    def error(self, where: str, message: str) -> None:
+        self.problems.append(Problem(Severity.ERROR, where, message))
+
+    def warn(self, where: str, message: str) -> None:
+        self.problems.append(Problem(Severity.WARNING, where, message))
+
+
+def check_line(line: bytes, limits: DatasetLimits) -> ExampleCheck:
+    """Check one JSONL line (without its newline) as a supervised tuning example."""
+    result = ExampleCheck()
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        result.error("", f"not UTF-8 text (byte {err.start + 1} of the line)")
+        return result
+    try:
+        example: Any = json.loads(text)
+    except json.JSONDecodeError as err:
+        result.error("", f"not valid JSON: {err.msg} at column {err.colno}")
+        return result
+    if not isinstance(example, dict):
+        result.error("", f"expected a JSON object with contents[], got {_kind(example)}")
+        return result
+    for key in example:
+        if key not in TOP_LEVEL:
+            result.warn(
+                key, "unknown field; Vertex AI ignores it (known: contents, systemInstruction, tools)"
+            )
+    _check_contents(example, result)
+    system = _get(example, "systemInstruction", "system_instruction")
+    if system is not None:
+        name = "systemInstruction" if "systemInstruction" in example else "system_instruction"
+        _check_content(system, name, result, role_needed=False)
+    tools = example.get("tools")
+    if tools is not None:
+        _check_tools(tools, result)
+    if result.valid and result.tokens > limits.max_tokens_per_example:
+        result.warn(
+            "",
+            f"about {result.tokens} tokens (estimated at 4 characters a token), over the "
+            f"{limits.max_tokens_per_example} a training example may hold: Vertex AI truncates or drops it",
+        )
+    return result
+
+
+def _check_contents(example: dict[str, Any], result: ExampleCheck) -> None:
+    if "contents" not in example:
+        result.error("contents", "required: the conversation, a list of {role, parts}")
+        return
+    contents = example["contents"]
+    if not isinstance(contents, list):
+        result.error("contents", f"expected a list of {{role, parts}}, got {_kind(contents)}")
+        return
+    if not contents:
+        result.error("contents", "is empty: an example needs at least a user turn and a model turn")
+        return
+    roles = [_check_content(c, f"contents[{i}]", result, role_needed=True) for i, c in enumerate(contents)]
+    if all(role in ROLES for role in roles):
+        if "model" not in roles:
+            result.error("contents", "has no model turn: there is no response to learn from")
+        elif roles[-1] != "model":
+            result.warn(
+                f"contents[{len(roles) - 1}].role",
+                "the last turn is from the user; what follows the last model turn is not learned from",
+            )
+
+
+def _check_content(content: Any, where: str, result: ExampleCheck, *, role_needed: bool) -> str | None:
+    """Check a Content; its role when it has a valid one."""
+    if not isinstance(content, dict):
+        result.error(where, f"expected an object {{role, parts}}, got {_kind(content)}")
+        return None
+    role = content.get("role")
+    parts = content.get("parts")
+    if (
+        role in ROLES
+        and len(content) == 2
+        and type(parts) is list
+        and parts
+        and all(type(p) is dict and len(p) == 1 and type(p.get("text")) is str for p in parts)
+    ):
+        # The common shape (text parts only), checked in one pass; anything else takes the long way.
+        for part in parts:
+            text = part["text"]
+            if text.strip():
+                result.characters += len(text)
+            else:
+                result.warn(f"{where}.parts[{parts.index(part)}].text", "is empty")
+        return str(role)
+    if role_needed:
+        if role is None:
+            result.error(f"{where}.role", "required: user or model")
+        elif not isinstance(role, str):
+            result.error(f"{where}.role", f"expected a string (user or model), got {_kind(role)}")
+        elif role not in ROLES:
+            result.error(f"{where}.role", f"{json.dumps(role)} is not one of user, model")
+    for key in content:
+        if key not in ("role", "parts"):
+            result.warn(f"{where}.{key}", "unknown field of a Content (role, parts); Vertex AI ignores it")
+    if "parts" not in content:
+        result.error(f"{where}.parts", 'required: a list of parts such as {"text": ...}')
+    else:
+        parts = content["parts"]
+        if not isinstance(parts, list):
+            result.error(f"{where}.parts", f"expected a list of parts, got {_kind(parts)}")
+        elif not parts:
+            result.error(f"{where}.parts", "is empty: a turn needs at least one part")
+        else:
+            for j, part in enumerate(parts):
+                _check_part(part, f"{where}.parts[{j}]", result)
+    return role if isinstance(role, str) else None
+
+
+def _check_part(part: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(part, dict):
+        result.error(where, f'expected an object such as {{"text": ...}}, got {_kind(part)}')
+        return
+    data = [key for key in part if key in PART_DATA]
+    unknown = [key for key in part if key not in PART_DATA and key not in PART_METADATA]
+    for key in unknown:
+        result.warn(f"{where}.{key}", "unknown field of a Part; Vertex AI ignores it")
+    if not data:
+        result.error(where, "has no data: set text, inlineData, fileData, functionCall or functionResponse")
+        return
+    if len(data) > 1:
+        result.error(where, f"holds {' and '.join(data)}: a part carries exactly one kind of data")
+        return
+    key = data[0]
+    _PART_CHECKS[PART_DATA[key]](part[key], f"{where}.{key}", result)
+
+
+def _check_text(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, str):
+        result.error(where, f"expected a string, got {_kind(value)}")
+    elif not value.strip():
+        result.warn(where, "is empty")
+    else:
+        result.characters += len(value)
+
+
+def _check_file_data(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, dict):
+        result.error(where, f"expected an object {{mimeType, fileUri}}, got {_kind(value)}")
+        return
+    mime = _get(value, "mimeType", "mime_type")
+    uri = _get(value, "fileUri", "file_uri")
+    if not isinstance(mime, str) or not mime:
+        result.error(f"{where}.mimeType", "required: the file's MIME type, such as image/jpeg")
+    if not isinstance(uri, str) or not uri:
+        result.error(f"{where}.fileUri", "required: the file's gs:// URI")
+    elif not uri.startswith(("gs://", "https://", "http://")):
+        result.error(f"{where}.fileUri", f"{json.dumps(uri)} is not a gs:// or https:// URI")
+
+
+def _check_inline_data(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, dict):
+        result.error(where, f"expected an object {{mimeType, data}}, got {_kind(value)}")
+        return
+    if not isinstance(_get(value, "mimeType", "mime_type"), str):
+        result.error(f"{where}.mimeType", "required: the data's MIME type")
+    if not isinstance(value.get("data"), str):
+        result.error(f"{where}.data", "required: the bytes, base64-encoded")
+
+
+def _check_function_call(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, dict):
+        result.error(where, f"expected an object {{name, args}}, got {_kind(value)}")
+        return
+    if not isinstance(value.get("name"), str) or not value["name"]:
+        result.error(f"{where}.name", "required: the function's name")
+    args = value.get("args")
+    if args is not None and not isinstance(args, dict):
+        result.error(f"{where}.args", f"expected an object, got {_kind(args)}")
+    result.characters += len(json.dumps(value))
+
+
+def _check_function_response(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, dict):
+        result.error(where, f"expected an object {{name, response}}, got {_kind(value)}")
+        return
+    if not isinstance(value.get("name"), str) or not value["name"]:
+        result.error(f"{where}.name", "required: the function's name")
+    if not isinstance(value.get("response"), dict):
+        result.error(f"{where}.response", "required: an object holding the function's result")
+    result.characters += len(json.dumps(value))
+
+
+def _check_any_object(value: Any, where: str, result: ExampleCheck) -> None:
+    if not isinstance(value, dict):
+        result.error(where, f"expected an object, got {_kind(value)}")
+        return
+    result.characters += len(json.dumps(value))
+
+
+_PART_CHECKS: dict[str, Callable[[Any, str, ExampleCheck], None]] = {
+    "text": _check_text,
+    "fileData": _check_file_data,
+    "inlineData": _check_inline_data,
+    "functionCall": _check_function_call,
+    "functionResponse": _check_function_response,
+    "executableCode": _check_any_object,
+    "codeExecutionResult": _check_any_object,
+}
+
+
+def _check_tools(tools: Any, result: ExampleCheck) -> None:
+    if not isinstance(tools, list):
+        result.error("tools", f"expected a list of tools, got {_kind(tools)}")
+        return
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            result.error(
+                f"tools[{i}]", f"expected an object {{functionDeclarations: [...]}}, got {_kind(tool)}"
+            )
+            continue
+        declarations = _get(tool, "functionDeclarations", "function_declarations")
+        if declarations is None:
+            continue
+        if not isinstance(declarations, list):
+            result.error(f"tools[{i}].functionDeclarations", f"expected a list, got {_kind(declarations)}")
+            continue
+        for j, declaration in enumerate(declarations):
+            where = f"tools[{i}].functionDeclarations[{j}]"
+            if not isinstance(declaration, dict) or not isinstance(declaration.get("name"), str):
+                result.error(f"{where}.name", "required: the function's name")
+        result.characters += len(json.dumps(tool))
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    return obj[camel] if camel in obj else obj.get(snake)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
