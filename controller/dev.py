@@ -27,7 +27,7 @@ from kubernetes import client as k8s
 
 from controller.api.resource import GROUP, VERSION
 from controller.crdgen import install_crds
-from controller.testenv.controlplane import ControlPlane
+from controller.testenv.controlplane import ControlPlane, ControlPlaneError
 from controller.testenv.operator import OperatorProcess, grant_operator_rights
 from controller.testenv.tools import resolve_tools
 from emulator.config import EmulatorConfig
@@ -88,16 +88,20 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     out = sys.stdout
-    with (
-        tempfile.TemporaryDirectory(prefix="vertexops-dev-") as workdir,
-        _environment(args, Path(workdir)) as env,
-    ):
-        documents = [] if args.no_samples else _samples(args.sample)
-        _apply(env.control_plane, documents)
-        _print_instructions(out, env, documents)
-        if not documents and args.exit_when_done:
-            return 0
-        return _watch(out, env, documents, stop, args)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="vertexops-dev-") as workdir,
+            _environment(args, Path(workdir)) as env,
+        ):
+            documents = [] if args.no_samples else _samples(args.sample)
+            _apply(env.control_plane, documents)
+            _print_instructions(out, env, documents)
+            if not documents and args.exit_when_done:
+                return 0
+            return _watch(out, env, documents, stop, args)
+    except ControlPlaneError as err:  # a component that would not start, a chart that would not install
+        _say(f"error: {err}")
+        return 1
 
 
 class _Environment:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from controller.testenv.controlplane import ControlPlaneError
 from controller.testenv.node import Node
 from controller.testenv.nodetools import resolve_node_tools
 from controller.testenv.tools import REPO_TOOLS_DIR, resolve_tools
@@ -26,9 +27,10 @@ from emulator.server import Emulator
 
 CHART = REPO_TOOLS_DIR.parent / "charts" / "vertexops"
 OPERATOR_NAMESPACE = "vertexops-system"
+CREDENTIALS_SECRET = "vertexops-google"  # noqa: S105 - the name of a Secret, not a secret
 
 
-class NodeSetupError(RuntimeError):
+class NodeSetupError(ControlPlaneError):
     """The node demo cannot run here; the message says why."""
 
 
@@ -44,7 +46,7 @@ def helm_install(node: Node, values: dict[str, object]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(values, handle)
     try:
-        subprocess.run(
+        result = subprocess.run(
             [
                 str(node.tools.helm),
                 "install",
@@ -58,12 +60,15 @@ def helm_install(node: Node, values: dict[str, object]) -> None:
                 "-f",
                 handle.name,
             ],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
     finally:
         Path(handle.name).unlink()
+    if result.returncode != 0:
+        pods = node.kubectl("get", "pods", "-n", OPERATOR_NAMESPACE, "-o", "wide", check=False).stdout
+        raise NodeSetupError(f"helm install of the chart failed: {result.stderr.strip()}\n{pods}")
 
 
 @contextlib.contextmanager
@@ -86,6 +91,8 @@ def node_cluster(
         )
         node.wait_for_default_service_account(OPERATOR_NAMESPACE)
         with Emulator(config, host=node.node_ip) as emulator:
+            # The operator's Google identity, as off GKE: a key file (one the emulator trusts) in a Secret.
+            node.create_google_credentials_secret(emulator.url, OPERATOR_NAMESPACE, CREDENTIALS_SECRET)
             say("installing the Helm chart: two operator Pods, one leader")
             helm_install(
                 node,
@@ -94,6 +101,7 @@ def node_cluster(
                         "project": project,
                         "vertexBaseURL": emulator.url,
                         "geminiBaseURL": emulator.url,
+                        "credentials": {"secretName": CREDENTIALS_SECRET},
                     },
                     "watchNamespaces": [namespace],
                     "operator": {"pollMinSeconds": 1, "pollMaxSeconds": 3, "metricsIntervalSeconds": 2},

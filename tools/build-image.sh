@@ -39,6 +39,7 @@ inputs_key() {
 key=$(inputs_key)
 archive="$cache/vertexops-$app_version-$key.tar"
 if [[ -f $archive ]]; then
+  touch "$archive" # marks it as in use, so that no other build prunes it (below)
   log "$ref: cached ($archive)"
   echo "$archive"
   exit 0
@@ -56,8 +57,8 @@ if [[ ! -f $base ]]; then
   debootstrap --variant=minbase --include="${IMAGE_DEBIAN_PACKAGES// /,}" \
     "$IMAGE_DEBIAN_SUITE" "$work/base" ${DEBIAN_MIRROR:+"$DEBIAN_MIRROR"} >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
-  tar -C "$work/base" --numeric-owner -cf "$base.partial" .
-  mv "$base.partial" "$base"
+  tar -C "$work/base" --numeric-owner -cf "$base.partial.$$" .
+  mv "$base.partial.$$" "$base"
   rm -rf "$work/base"
 else
   log "debian $IMAGE_DEBIAN_SUITE root filesystem: cached"
@@ -101,9 +102,11 @@ rm -rf "$rootfs"/tmp/* "$rootfs"/root/.cache "$rootfs"/usr/share/{doc,man,info,l
 log "layer and archive"
 tar -C "$rootfs" --sort=name --numeric-owner --mtime=@0 --clamp-mtime --pax-option=delete=atime,delete=ctime \
   -cf "$work/layer.tar" .
-"$python" "$here/image/archive.py" "$work/layer.tar" "$root/Dockerfile" "$ref" "$archive.partial" >&2
-mv "$archive.partial" "$archive"
-# Older archives of the same version are superseded.
-find "$cache" -maxdepth 1 -name "vertexops-$app_version-*.tar" ! -name "$(basename "$archive")" -delete
+"$python" "$here/image/archive.py" "$work/layer.tar" "$root/Dockerfile" "$ref" "$work/image.tar" >&2
+mv "$work/image.tar" "$archive.partial.$$"
+mv "$archive.partial.$$" "$archive"
+# Archives of other inputs that nothing built or reused for a day are superseded. Not sooner: other
+# checkouts of the project (or a test session still importing its image) share this cache.
+find "$cache" -maxdepth 1 -name "vertexops-*.tar" ! -name "$(basename "$archive")" -mmin +1440 -delete
 log "$ref: $(du -m "$archive" | cut -f1) MiB uncompressed, $archive"
 echo "$archive"

@@ -35,6 +35,7 @@ import yaml
 
 from controller.testenv import certs
 from controller.testenv.controlplane import ControlPlane, ControlPlaneError, _b64, free_port
+from controller.testenv.google_credentials import AdcCredentials, service_account_key_file
 from controller.testenv.hostnet import HostChanges, mounts_under, pick_network, unmount_all
 from controller.testenv.nodetools import NodeTools, resolve_node_tools
 from controller.testenv.process import Process
@@ -43,6 +44,20 @@ from controller.testenv.tools import Tools, resolve_tools
 log = logging.getLogger(__name__)
 
 LOCK_PATH = Path("/run/lock/vertexops-node.lock")
+
+
+# containerd and the kubelet put Unix sockets up to 40 characters deep below the node's folder, and
+# containerd refuses a socket path longer than 104 bytes.
+MAX_TEMP_DIR_CHARS = 50
+
+
+def _short_temp_dir() -> str:
+    """The temporary folder, or /tmp when it is too deep for the node's sockets (a test's own TMPDIR)."""
+    base = tempfile.gettempdir()
+    if len(base) <= MAX_TEMP_DIR_CHARS:
+        return base
+    log.info("node: %s is too long a path for containerd's sockets; using /tmp", base)
+    return "/tmp"  # noqa: S108 - a private mkdtemp folder below it
 
 
 class NodeError(ControlPlaneError):
@@ -67,8 +82,7 @@ class Node:
         self.lock_timeout = lock_timeout
         self.run_id = uuid.uuid4().hex[:10]
         self.name = f"vertexops-node-{self.run_id[:6]}"
-        # Short: containerd's sockets live below it, and a Unix socket path has at most 107 bytes.
-        self.workdir = Path(tempfile.mkdtemp(prefix="vxn-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="vxn-", dir=_short_temp_dir()))
         self.network = pick_network(self.run_id)
         self.host = HostChanges(self.network, cgroup_name=f"vertexops-{self.run_id}")
         self.control_plane = ControlPlane(
@@ -107,7 +121,7 @@ class Node:
 
     def start(self) -> Node:
         try:
-            self._acquire_lock()
+            self.acquire_lock()
             self.host.record_baseline()
             self.host.create_bridge()
             cgroup_root = self.host.create_cgroups()
@@ -126,8 +140,12 @@ class Node:
             raise
         return self
 
-    def stop(self) -> None:
-        """Undo everything `start()` did, in reverse, whatever state a failed start left behind."""
+    def stop(self, release_lock: bool = True) -> None:
+        """Undo everything `start()` did, in reverse, whatever state a failed start left behind.
+
+        With `release_lock=False` no other node may start until `release_lock()`: a test can then compare
+        the host with what it was before `acquire_lock()` without another node's changes in between.
+        """
         steps: list[tuple[str, Callable[[], None]]] = [
             ("delete pods", self._delete_pods),
             ("stop kube-proxy", lambda: self._stop("kube-proxy")),
@@ -163,7 +181,8 @@ class Node:
             log.error("node teardown: still mounted, %s kept: %s", self.workdir, left)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        self._release_lock()
+        if release_lock:
+            self.release_lock()
 
     def pids(self) -> list[int]:
         """Process ids of every component while it runs (used to prove a clean stop)."""
@@ -183,9 +202,33 @@ class Node:
         """Load an OCI or docker archive into the node's containerd (the CRI's k8s.io namespace)."""
         self.ctr("images", "import", "--snapshotter=overlayfs", str(archive))
 
+    # -- Google credentials ------------------------------------------------------------------------------
+
+    def create_google_credentials_secret(
+        self, emulator_url: str, namespace: str, name: str, key: str = "credentials.json"
+    ) -> AdcCredentials:
+        """A service-account key the emulator at `emulator_url` trusts, stored as Secret `name`.
+
+        That is how a user off GKE gives the operator's Pods Application Default Credentials (the chart's
+        `google.credentials` value mounts it); the key file itself is removed once it is in the Secret.
+        """
+        with tempfile.TemporaryDirectory(dir=self.workdir) as directory:
+            adc = service_account_key_file(emulator_url, Path(directory))
+            self.kubectl(
+                "create", "secret", "generic", name, "-n", namespace, f"--from-file={key}={adc.path}"
+            )
+        return adc
+
     # -- components --------------------------------------------------------------------------------------
 
-    def _acquire_lock(self) -> None:
+    def acquire_lock(self) -> None:
+        """Wait until no other node runs on this machine, then hold that until `release_lock()`.
+
+        `start()` does it; call it first to look at the host before the node starts. Holding it already
+        is fine.
+        """
+        if self._lock is not None:
+            return
         LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
         self._lock = LOCK_PATH.open("a")
         deadline = time.monotonic() + self.lock_timeout
@@ -198,7 +241,7 @@ class Node:
                     raise NodeError(f"another test node holds {LOCK_PATH}") from None
                 time.sleep(1)
 
-    def _release_lock(self) -> None:
+    def release_lock(self) -> None:
         if self._lock is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -475,7 +518,7 @@ state = "{base / "state"}"
     def _has_service_account(self, namespace: str) -> bool:
         return self.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False).returncode == 0
 
-    def wait_for_default_service_account(self, namespace: str, timeout: float = 60) -> None:
+    def wait_for_default_service_account(self, namespace: str, timeout: float = 120) -> None:
         """Pods are refused until kube-controller-manager has made the namespace's `default` account."""
         self._wait("kube-controller-manager", lambda: self._has_service_account(namespace), timeout)
 
@@ -498,11 +541,9 @@ state = "{base / "state"}"
         """What the kubelet left: kill and delete every task and container in this containerd."""
         if "containerd" not in self._procs:
             return
+        # `tasks delete --force` kills a task that still runs and waits for it to end.
         for task in self.ctr("tasks", "list", "--quiet", check=False, timeout=30).stdout.split():
-            self.ctr("tasks", "kill", "--signal=SIGKILL", task, check=False, timeout=30)
-        time.sleep(0.5)
-        for task in self.ctr("tasks", "list", "--quiet", check=False, timeout=30).stdout.split():
-            self.ctr("tasks", "delete", "--force", task, check=False, timeout=30)
+            self.ctr("tasks", "delete", "--force", task, check=False, timeout=60)
         for container in self.ctr("containers", "list", "--quiet", check=False, timeout=30).stdout.split():
             self.ctr("containers", "delete", container, check=False, timeout=30)
 

@@ -384,6 +384,27 @@ def test_pod_is_hardened_and_probed(tools: Tools) -> None:
     assert main["resources"]["requests"] and main["resources"]["limits"]["memory"]
 
 
+def test_a_credentials_secret_is_mounted_read_only_and_named_for_adc(tools: Tools) -> None:
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in env_of(one(render(tools.helm), "Deployment"))
+    values = {"google": {"credentials": {"secretName": "vertexops-google", "key": "adc.json"}}}
+    deployment = one(render(tools.helm, values), "Deployment")
+    pod, main = deployment["spec"]["template"]["spec"], container(deployment)
+    assert env_of(deployment)["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/google/adc.json"
+    mount = {"name": "google-credentials", "mountPath": "/var/run/secrets/google", "readOnly": True}
+    assert mount in main["volumeMounts"]
+    secret = {"secretName": "vertexops-google", "items": [{"key": "adc.json", "path": "adc.json"}]}
+    assert {"name": "google-credentials", "secret": secret} in pod["volumes"]
+    bad = helm(
+        tools.helm,
+        "template",
+        "v",
+        str(CHART),
+        values={"google": {"credentials": {"key": "a/b"}}},
+        check=False,
+    )
+    assert bad.returncode != 0 and "credentials/key" in bad.stderr
+
+
 def test_dashboard_queries_only_metrics_the_operator_defines() -> None:
     """The scrape test in test_install_apiserver.py is stronger; this one needs no API server."""
     defined = set()

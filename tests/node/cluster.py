@@ -25,6 +25,8 @@ SELECTOR = "app.kubernetes.io/name=vertexops"
 LEASE = "vertexops-controller"
 PROJECT = "vertexops-test"
 UID_LABEL = "vertexops-uid"
+# The Secret with the operator's Google credentials (a key file the emulator trusts), as a user off GKE has.
+CREDENTIALS_SECRET = "vertexops-google"
 
 # What a user in a hurry would set: short polls, so a simulated hour of tuning passes in seconds.
 FAST_OPERATOR = {
@@ -106,7 +108,7 @@ def wait_replicas_ready(
         pods = operator_pods(node, namespace)
         return pods if len(pods) == count and all(is_ready(p) for p in pods) else None
 
-    pods: list[dict[str, Any]] = wait_until(ready, 240, f"{count} Ready operator Pods")
+    pods: list[dict[str, Any]] = wait_until(ready, 300, f"{count} Ready operator Pods")
     return pods
 
 

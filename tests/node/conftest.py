@@ -25,6 +25,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.node)
+            # A node test's set-up may build the image, start a node and install the chart before the test
+            # itself runs: allow for a busy 2-core machine (each wait inside has its own, shorter limit).
+            item.add_marker(pytest.mark.timeout(1800))
             if os.geteuid() != 0:
                 item.add_marker(pytest.mark.skip(reason="a real node needs root"))
 

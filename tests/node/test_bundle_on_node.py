@@ -1,7 +1,8 @@
 """The plain bundle, `kubectl apply --server-side -f manifests/install.yaml`, on a fresh node of its own.
 
-The bundle sets no Google endpoint or project; as a user pointing it at a private endpoint would, the test
-sets the endpoint variables on the Deployment (`kubectl set env`) and gives each resource its projectID.
+The bundle sets no Google endpoint, project or credentials; as a user pointing it at a private endpoint
+would, the test sets the endpoint variables on the Deployment (`kubectl set env`), gives each resource its
+projectID, and mounts a key file from a Secret with the patch docs/credentials.md shows.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from e2e.support import tuning_job
 from install.chart import INSTALL_BUNDLE
 
@@ -29,11 +31,49 @@ from node.cluster import (
     wait_replicas_ready,
 )
 
+# The patch of docs/credentials.md ("A key file, only if you must").
+KEY_FILE_PATCH = {
+    "spec": {
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "operator",
+                        "env": [
+                            {
+                                "name": "GOOGLE_APPLICATION_CREDENTIALS",
+                                "value": "/var/run/secrets/google/key.json",
+                            }
+                        ],
+                        "volumeMounts": [
+                            {"name": "google-key", "mountPath": "/var/run/secrets/google", "readOnly": True}
+                        ],
+                    }
+                ],
+                "volumes": [{"name": "google-key", "secret": {"secretName": "vertexops-google-key"}}],
+            }
+        }
+    }
+}
+
 
 @pytest.fixture(scope="module")
 def bundle(node: Node, emulator: Emulator) -> Iterator[None]:
     node.kubectl("apply", "--server-side", "-f", str(INSTALL_BUNDLE))
     node.kubectl("create", "namespace", JOBS_NAMESPACE)
+    node.create_google_credentials_secret(
+        emulator.url, OPERATOR_NAMESPACE, "vertexops-google-key", "key.json"
+    )
+    node.kubectl(
+        "patch",
+        "deployment",
+        "vertexops",
+        "-n",
+        OPERATOR_NAMESPACE,
+        "--type=strategic",
+        "--patch",
+        yaml.safe_dump(KEY_FILE_PATCH),
+    )
     fast = [
         f"VERTEXOPS_POLL_MIN_SECONDS={FAST_OPERATOR['pollMinSeconds']}",
         f"VERTEXOPS_POLL_MAX_SECONDS={FAST_OPERATOR['pollMaxSeconds']}",

@@ -7,17 +7,21 @@ polls. The tests run in file order: install, jobs, failover, upgrade, uninstall.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e.support import tuned_model, tuning_job
 from install.chart import CHART
+from tenancy.cases import tenant_a
 
 from controller.testenv.node import Node
 from emulator.server import Emulator
 from node.cluster import (
+    CREDENTIALS_SECRET,
     FAST_OPERATOR,
     JOBS_NAMESPACE,
     OPERATOR_NAMESPACE,
@@ -48,8 +52,14 @@ def release(node: Node, emulator: Emulator) -> Iterator[dict[str, Any]]:
     node.kubectl("label", "namespace", OPERATOR_NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
     node.kubectl("create", "namespace", JOBS_NAMESPACE)
     node.wait_for_default_service_account(OPERATOR_NAMESPACE)
+    node.create_google_credentials_secret(emulator.url, OPERATOR_NAMESPACE, CREDENTIALS_SECRET)
     values = {
-        "google": {"project": PROJECT, "vertexBaseURL": emulator.url, "geminiBaseURL": emulator.url},
+        "google": {
+            "project": PROJECT,
+            "vertexBaseURL": emulator.url,
+            "geminiBaseURL": emulator.url,
+            "credentials": {"secretName": CREDENTIALS_SECRET},
+        },
         "operator": FAST_OPERATOR,
         "preflight": {"default": "Skip"},  # the datasets named here are not in the emulator's storage
     }
@@ -61,7 +71,7 @@ def release(node: Node, emulator: Emulator) -> Iterator[dict[str, Any]]:
         "-n",
         OPERATOR_NAMESPACE,
         "--wait",
-        "--timeout=4m",
+        "--timeout=5m",
         values=values,
     )
     yield values
@@ -107,8 +117,8 @@ def test_the_metrics_service_answers_a_scrape_through_its_cluster_ip(
 ) -> None:
     service = get_json(node, "service", f"{RELEASE}-metrics", "-n", OPERATOR_NAMESPACE)
     cluster_ip, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
-    wait_until(lambda: node.service_routed(cluster_ip), 60, f"kube-proxy rules for {cluster_ip}")
-    text = wait_until(lambda: scrape(f"http://{cluster_ip}:{port}/metrics"), 60, "a scrape")
+    wait_until(lambda: node.service_routed(cluster_ip), 120, f"kube-proxy rules for {cluster_ip}")
+    text = wait_until(lambda: scrape(f"http://{cluster_ip}:{port}/metrics"), 120, "a scrape")
     assert "# TYPE vertexops_reconcile_total counter" in text, text[:500]
 
 
@@ -121,6 +131,82 @@ def test_a_tuningjob_and_a_tunedmodel_applied_with_kubectl_reach_ready(
     job = get_json(node, "tuningjob", "support-assistant", "-n", JOBS_NAMESPACE)
     assert job["status"]["state"] == "JOB_STATE_SUCCEEDED"
     assert vertex_jobs_per_uid(emulator)[job["metadata"]["uid"]] == 1
+
+
+def _bound_user(node: Node, namespace: str, name: str, cluster_role: str) -> Path:
+    """A ServiceAccount with a real token, bound in `namespace` to `cluster_role` and nothing else."""
+    node.kubectl(
+        "create",
+        "rolebinding",
+        name,
+        "-n",
+        namespace,
+        f"--clusterrole={cluster_role}",
+        f"--serviceaccount={namespace}:{name}",
+    )
+    return node.control_plane.service_account_kubeconfig(namespace, name)
+
+
+def test_a_user_bound_only_to_the_built_in_edit_role_manages_tuningjobs_and_cannot_touch_a_tenant(
+    node: Node, release: dict[str, Any]
+) -> None:
+    """The chart's roles join the built-in edit and view roles by kube-controller-manager's aggregation."""
+
+    def aggregated(role: str, verb: str) -> bool:
+        rules = get_json(node, "clusterrole", role).get("rules") or []
+        return any("tuningjobs" in r.get("resources", []) and verb in r.get("verbs", []) for r in rules)
+
+    wait_until(lambda: aggregated("edit", "create") and aggregated("view", "list"), 120, "aggregated roles")
+    namespace = f"editors-{uuid.uuid4().hex[:6]}"
+    node.kubectl("create", "namespace", namespace)
+    # A TuningTenant that covers another namespace: the policy an editor must not change.
+    tenant = tenant_a(f"guarded-{uuid.uuid4().hex[:6]}", namespaces=[f"elsewhere-{uuid.uuid4().hex[:6]}"])
+    name = tenant["metadata"]["name"]
+    node.kubectl("apply", "-f", "-", input=json.dumps(tenant))
+    try:
+        editor = _bound_user(node, namespace, "editor", "edit")
+        created = node.kubectl(
+            "create",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=json.dumps(tuning_job("by-editor")),
+            kubeconfig=editor,
+            check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        listed = node.kubectl("get", "tuningjobs", "-n", namespace, "-o", "name", kubeconfig=editor)
+        assert listed.stdout.split() == ["tuningjob.tuning.vertexops.dev/by-editor"]
+        attempts = {
+            "create": ("create", "-f", "-"),
+            "patch": (
+                "patch",
+                "tuningtenant",
+                name,
+                "--type=merge",
+                "-p",
+                '{"spec":{"projects":["x-project"]}}',
+            ),
+            "delete": ("delete", "tuningtenant", name),
+        }
+        for verb, argv in attempts.items():
+            other = tenant_a(f"e-{uuid.uuid4().hex[:6]}", namespaces=[namespace])
+            result = node.kubectl(*argv, input=json.dumps(other), kubeconfig=editor, check=False)
+            assert result.returncode != 0, f"{verb} of a TuningTenant was allowed to the edit role"
+            assert "forbidden" in result.stderr.lower(), (verb, result.stderr)
+        assert get_json(node, "tuningtenant", name)["spec"]["projects"] == tenant["spec"]["projects"]
+
+        viewer = _bound_user(node, namespace, "viewer", "view")
+        can = {
+            verb: node.kubectl(
+                "auth", "can-i", verb, "tuningjobs", "-n", namespace, kubeconfig=viewer, check=False
+            ).stdout.strip()
+            for verb in ("get", "list", "create", "delete")
+        }
+        assert can == {"get": "yes", "list": "yes", "create": "no", "delete": "no"}, can
+    finally:
+        node.kubectl("delete", "tuningtenant", name, "--ignore-not-found")
 
 
 def test_the_leader_deleted_during_creates_the_other_replica_takes_over_without_duplicates(
@@ -149,19 +235,22 @@ def test_helm_upgrade_rolls_the_pods_with_jobs_running_and_loses_nothing(
     node: Node, emulator: Emulator, release: dict[str, Any]
 ) -> None:
     before = {p["metadata"]["name"] for p in wait_replicas_ready(node)}
-    emulator.set_time_scale(1.5)  # jobs of about 2 minutes: still running when the slowest roll ends
     names = [f"upgrade-{i}-{uuid.uuid4().hex[:4]}" for i in range(4)]
+
+    def states() -> dict[str, str | None]:
+        return {
+            n: get_json(node, "tuningjob", n, "-n", JOBS_NAMESPACE).get("status", {}).get("state")
+            for n in names
+        }
+
+    emulator.set_time_scale(1.5)  # slow enough that the jobs are seen running before they end
     try:
         apply(node, *(tuning_job(n) for n in names))
         wait_until(
-            lambda: all(
-                get_json(node, "tuningjob", n, "-n", JOBS_NAMESPACE).get("status", {}).get("state")
-                == "JOB_STATE_RUNNING"
-                for n in names
-            ),
-            120,
-            "the jobs running",
+            lambda: set(states().values()) == {"JOB_STATE_RUNNING"}, 300, "the jobs running", interval=0.5
         )
+        # Google's clock stops: the jobs run on whatever the roll takes, so the new Pods meet them running.
+        emulator.set_time_scale(0)
         values = {**release, "operator": {**FAST_OPERATOR, "logLevel": "DEBUG"}}
         _helm(
             node,
@@ -171,18 +260,13 @@ def test_helm_upgrade_rolls_the_pods_with_jobs_running_and_loses_nothing(
             "-n",
             OPERATOR_NAMESPACE,
             "--wait",
-            "--timeout=4m",
+            "--timeout=5m",
             values=values,
         )
         after = {p["metadata"]["name"] for p in wait_replicas_ready(node)}
         assert not before & after, f"the Pods were not replaced: {before} -> {after}"
-        running = [
-            n
-            for n in names
-            if get_json(node, "tuningjob", n, "-n", JOBS_NAMESPACE)["status"]["state"]
-            != "JOB_STATE_SUCCEEDED"
-        ]
-        assert running, "every job finished before the new Pods came: the upgrade rolled nothing in flight"
+        assert set(states().values()) == {"JOB_STATE_RUNNING"}, states()
+        emulator.set_time_scale(50)
         wait_ready(node, "tuningjob", names)
     finally:
         emulator.set_time_scale(50)

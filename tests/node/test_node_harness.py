@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 from controller.testenv.hostnet import WATCHED_SYSCTLS, mounts_under
-from node.cluster import start_node
+from controller.testenv.node import Node
+from controller.testenv.nodetools import resolve_node_tools
+from controller.testenv.tools import resolve_tools
 
 POD = """
 apiVersion: v1
@@ -57,8 +59,21 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_pod_runs_and_stop_undoes_everything(image_archive: Path) -> None:
+    # The node lock is held from before the first look at the host to after the last, so no other node on
+    # this machine can add or remove chains in between.
+    node = Node(
+        tools=resolve_tools(install=True), node_tools=resolve_node_tools(install=True), images=[image_archive]
+    )
+    node.acquire_lock()
+    try:
+        _started_and_stopped_cleanly(node)
+    finally:
+        node.release_lock()
+
+
+def _started_and_stopped_cleanly(node: Node) -> None:
     chains, sysctls = _chains(), _sysctls()
-    node = start_node(image_archive)
+    node.start()
     try:
         pids = node.pids()
         workdir, bridge = node.workdir, node.network.bridge
@@ -76,7 +91,7 @@ def test_a_pod_runs_and_stop_undoes_everything(image_archive: Path) -> None:
             len(pids) >= 7
         )  # etcd, kube-apiserver, containerd, controller-manager, scheduler, kubelet, proxy
     finally:
-        node.stop()
+        node.stop(release_lock=False)
     assert not [p for p in pids if _alive(p)], "a component outlived stop()"
     assert not workdir.exists() and not mounts_under(workdir)
     after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout

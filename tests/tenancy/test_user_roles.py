@@ -2,17 +2,15 @@
 
 What a tenant user may do is asked of the API server's own RBAC authorizer, as that user: create and read
 TuningJobs in its namespace, and never create, edit or delete a TuningTenant, whatever it is bound to in
-its namespace. That the roles join the built-in `admin`, `edit` and `view` is checked against the
-aggregation selectors those built-in roles carry on the same API server.
+its namespace. That the roles join the built-in `admin`, `edit` and `view` is checked here against the
+aggregation selectors those built-in roles carry on the same API server; that a user bound only to the
+built-in `edit` or `view` gets them, through kube-controller-manager's aggregation, is checked on a real
+node with the chart installed (tests/node/test_chart_on_node.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,84 +128,3 @@ def test_a_viewer_reads_but_does_not_write(roles: ControlPlane, namespace: str) 
     assert _can(roles, viewer, "get", "tunedmodels", "-n", namespace)
     assert not _can(roles, viewer, "create", "tuningjobs", "-n", namespace)
     assert not _can(roles, viewer, "list", "tuningtenants")
-
-
-def _kube_controller_manager() -> Path | None:
-    """The real node's kube-controller-manager, whose role aggregation fills admin, edit and view."""
-    override = os.environ.get("VERTEXOPS_KUBE_CONTROLLER_MANAGER")
-    if override:
-        return Path(override)
-    try:
-        nodetools = importlib.import_module("controller.testenv.nodetools")
-    except ImportError:
-        return None
-    path = Path(nodetools.expected_node_tools().kube_controller_manager)
-    return path if path.exists() else None
-
-
-@pytest.fixture(scope="module")
-def aggregated(roles: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """The built-in roles with our rules aggregated in, by the real aggregation controller."""
-    binary = _kube_controller_manager()
-    if binary is None:
-        pytest.skip("kube-controller-manager is not installed (the real-node tools build it)")
-    log = (tmp_path_factory.mktemp("kcm") / "kube-controller-manager.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(binary),
-            f"--kubeconfig={roles.kubeconfig}",
-            "--controllers=clusterrole-aggregation",
-            "--leader-elect=false",
-            "--secure-port=0",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        with roles.api_client() as api:
-            rbac_api = k8s.RbacAuthorizationV1Api(api)
-            deadline = time.monotonic() + 60
-            while True:
-                rules = rbac_api.read_cluster_role("edit").rules or []
-                if any("tuningjobs" in (r.resources or []) for r in rules):
-                    break
-                assert time.monotonic() < deadline, "the built-in edit role never aggregated our rules"
-                assert process.poll() is None, "kube-controller-manager exited"
-                time.sleep(0.5)
-        yield roles
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-
-
-def test_a_user_bound_only_to_the_built_in_edit_role(aggregated: ControlPlane, namespace: str) -> None:
-    tenant = tenant_a(f"edit-{uuid.uuid4().hex[:6]}", namespaces=[namespace])
-    aggregated.kubectl("apply", "-f", "-", input=json.dumps(tenant))
-    try:
-        user = _user(aggregated, namespace, "editor", "edit")
-        created = aggregated.kubectl(
-            "create",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            input=json.dumps(job(namespace, "by-editor")),
-            kubeconfig=user,
-            check=False,
-        )
-        assert created.returncode == 0, created.stderr
-        name = tenant["metadata"]["name"]
-        for argv in (
-            ("create", "-f", "-"),
-            ("patch", "tuningtenant", name, "--type=merge", "-p", '{"spec":{"projects":["x-project"]}}'),
-            ("delete", "tuningtenant", name),
-        ):
-            other = tenant_a(f"e-{uuid.uuid4().hex[:6]}", namespaces=[namespace])
-            result = aggregated.kubectl(*argv, input=json.dumps(other), kubeconfig=user, check=False)
-            assert result.returncode != 0 and "forbidden" in result.stderr.lower(), (argv, result.stderr)
-        viewer = _user(aggregated, namespace, "watcher", "view")
-        assert _can(aggregated, viewer, "get", "tuningjobs", "-n", namespace)
-        assert not _can(aggregated, viewer, "create", "tuningjobs", "-n", namespace)
-    finally:
-        aggregated.kubectl("delete", "tuningtenant", tenant["metadata"]["name"], check=False)
