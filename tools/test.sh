@@ -6,8 +6,9 @@
 # Every tool is installed (or found in its versioned cache outside the repository) before the first test, so
 # a missing build fails in the first minutes, not after the main stage.
 #
-#   tools/test.sh                              the main stage (what CI runs; see the README for why)
-#   tools/test.sh tests/api -x                 the main stage with those pytest arguments
+#   tools/test.sh                              the main and node stages (what CI runs; the README says why
+#                                              the gitops stage is not in it yet)
+#   tools/test.sh tests/api -x                 the main stage alone, with those pytest arguments
 #   VERTEXOPS_TEST_STAGES=all tools/test.sh    every stage
 #   VERTEXOPS_TEST_STAGES="node" tools/test.sh -k upgrade    the chosen stages, each given the arguments
 # The node stage needs root (it mounts, makes a bridge and runs containerd).
@@ -17,10 +18,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
 step() { printf '\n== %s (at %dm%02ds)\n' "$*" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
 
-case ${VERTEXOPS_TEST_STAGES:-main} in
-  all) stages=(main node gitops) ;;
-  *) read -r -a stages <<<"${VERTEXOPS_TEST_STAGES:-main}" ;;
-esac
+if [[ -z "${VERTEXOPS_TEST_STAGES:-}" ]]; then
+  if (($#)); then stages=(main); else stages=(main node); fi
+elif [[ $VERTEXOPS_TEST_STAGES == all ]]; then
+  stages=(main node gitops)
+else
+  read -r -a stages <<<"$VERTEXOPS_TEST_STAGES"
+fi
 for s in "${stages[@]}"; do
   case $s in main | node | gitops) ;; *) echo "test.sh: unknown stage '$s' (main, node, gitops)" >&2; exit 2 ;; esac
 done
