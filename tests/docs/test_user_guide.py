@@ -154,7 +154,9 @@ def test_credentials_patches_apply_to_the_charts_objects(
     )
     try:
         # The key file: the Secret, then the documented patch, as written.
-        secret = _command(CREDENTIALS, "kubectl create secret generic vertexops-google-key", "")
+        secret = _command(
+            CREDENTIALS, "kubectl create secret generic vertexops-google-key", "--from-file=key.json="
+        )
         (tmp_path / "key.json").write_text('{"type": "service_account"}')
         words = [w.replace("./key.json", str(tmp_path / "key.json")) for w in shlex.split(secret)[1:]]
         control_plane.kubectl(*words)
@@ -188,6 +190,42 @@ def test_credentials_patches_apply_to_the_charts_objects(
         control_plane.kubectl(*shlex.split(restart)[1:])
         restarted = k8s.AppsV1Api(api_client).read_namespaced_deployment("vertexops", "vertexops-system")
         assert "kubectl.kubernetes.io/restartedAt" in (restarted.spec.template.metadata.annotations or {})
+    finally:
+        subprocess.run(
+            [*helm, "uninstall", "vertexops", "-n", "vertexops-system"], check=False, capture_output=True
+        )
+        control_plane.kubectl(
+            "delete", "secret", "vertexops-google-key", "-n", "vertexops-system", "--ignore-not-found"
+        )
+
+
+def test_the_charts_credentials_value_mounts_the_documented_secret(
+    control_plane: ControlPlane, api_client: k8s.ApiClient, tmp_path: Path
+) -> None:
+    """The chart's way to a key file: the documented Secret and `helm upgrade --install`, as written."""
+    secret = _command(CREDENTIALS, "kubectl create secret generic vertexops-google-key", "credentials.json=")
+    install = _command(CREDENTIALS, "helm upgrade --install vertexops", "google.credentials.secretName")
+    (tmp_path / "key.json").write_text('{"type": "service_account"}')
+    core = k8s.CoreV1Api(api_client)
+    if not any(n.metadata.name == "vertexops-system" for n in core.list_namespace().items):
+        core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="vertexops-system")))
+    helm = [str(control_plane.tools.helm), f"--kubeconfig={control_plane.kubeconfig}"]
+    try:
+        words = [w.replace("./key.json", str(tmp_path / "key.json")) for w in shlex.split(secret)[1:]]
+        control_plane.kubectl(*words)
+        subprocess.run(
+            [*helm, *shlex.split(install)[1:]], cwd=ROOT, check=True, capture_output=True, timeout=300
+        )
+        deployment = k8s.AppsV1Api(api_client).read_namespaced_deployment("vertexops", "vertexops-system")
+        pod = deployment.spec.template.spec
+        container = next(c for c in pod.containers if c.name == "operator")
+        env = {e.name: e.value for e in container.env}
+        assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/google/credentials.json"
+        mount = next(m for m in container.volume_mounts if m.mount_path == "/var/run/secrets/google")
+        assert mount.read_only
+        volume = next(v for v in pod.volumes if v.name == mount.name)
+        assert volume.secret.secret_name == "vertexops-google-key"
+        assert [item.key for item in volume.secret.items] == ["credentials.json"]
     finally:
         subprocess.run(
             [*helm, "uninstall", "vertexops", "-n", "vertexops-system"], check=False, capture_output=True
