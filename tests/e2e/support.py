@@ -9,6 +9,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from controller.api.resource import GROUP, VERSION
+from emulator.faults import FaultRule
 
 
 def tuning_job(name: str, **spec: Any) -> dict[str, Any]:
@@ -124,3 +125,15 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
 def is_true(obj: dict[str, Any], type_: str) -> bool:
     c = condition(obj, type_)
     return c is not None and c["status"] == "True"
+
+
+def wait_until_fired(rule: FaultRule, what: str, timeout: float = 30.0) -> None:
+    """Wait until an emulator fault has fired, i.e. the call it holds back has reached the emulator.
+
+    A create intent in status says the operator is about to call; killing it then may land before the
+    HTTP request is sent. Tests about a kill *inside* the call wait for this instead.
+    """
+    deadline = time.monotonic() + timeout
+    while rule.hits < 1:
+        assert time.monotonic() < deadline, f"{what} never reached the emulator"
+        time.sleep(0.02)

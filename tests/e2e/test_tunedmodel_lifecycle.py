@@ -22,7 +22,7 @@ from controller.google.models_gemini import GeminiTunedModel
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.google_credentials import inspector_auth
 from e2e.conftest import OperatorFactory
-from e2e.support import Resources, condition, is_true, tuned_model
+from e2e.support import Resources, condition, is_true, tuned_model, wait_until_fired
 from emulator.server import Emulator
 
 PLURAL = "tunedmodels"
@@ -209,7 +209,7 @@ def test_operator_killed_between_create_and_status_write_adopts_the_model(
     start_operator: OperatorFactory,
 ) -> None:
     # The create reaches the Gemini API but its answer is held back; the operator dies before it arrives.
-    emulator.add_fault("latency", "tunedModels.create", latency_seconds=2.0, times=1)
+    held = emulator.add_fault("latency", "tunedModels.create", latency_seconds=2.0, times=1)
     first = start_operator()
     resources.create(tuned_model("crash-once"), PLURAL)
     resources.wait_for(
@@ -218,6 +218,7 @@ def test_operator_killed_between_create_and_status_write_adopts_the_model(
         plural=PLURAL,
         what="create intent recorded",
     )
+    wait_until_fired(held, "the create call")
     first.kill()
     deadline = time.monotonic() + 15
     while _remote(emulator, "tunedModels/crash-once") is None:  # the held-back create lands

@@ -14,7 +14,7 @@ from controller.google.vertex import VertexClient
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.google_credentials import inspector_auth
 from e2e.conftest import OperatorFactory
-from e2e.support import Resources, condition, is_true, tuning_job
+from e2e.support import Resources, condition, is_true, tuning_job, wait_until_fired
 from emulator.server import Emulator
 
 UID_LABEL = "vertexops-uid"
@@ -151,12 +151,13 @@ def test_operator_killed_after_the_create_call_creates_no_second_job(
 ) -> None:
     # The create call reaches Vertex but its answer is held back; the operator dies before it arrives, so
     # it never learns the job's name. That is the worst moment: the job exists and status does not say so.
-    emulator.add_fault("latency", "tuningJobs.create", latency_seconds=2.0, times=1)
+    held = emulator.add_fault("latency", "tuningJobs.create", latency_seconds=2.0, times=1)
     first = start_operator()
     created = resources.create(tuning_job("crash-once"))
     uid = created["metadata"]["uid"]
 
     resources.wait_for("crash-once", lambda o: bool(intent_time(o)), what="create intent recorded")
+    wait_until_fired(held, "the create call")
     first.kill()
     deadline = time.monotonic() + 15
     while not _jobs_for(emulator, uid):  # the held-back create completes on the Vertex side

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 import pytest
-from e2e.support import Resources, tuning_job
+from e2e.support import Resources, tuning_job, wait_until_fired
 
 from controller.external import intent_time
 from emulator.server import Emulator
@@ -154,10 +154,11 @@ def test_deleted_while_the_dead_operators_create_call_is_in_flight(
     """The worst deletion moment: the create call is still travelling when the operator dies and the user
     deletes the resource. The job appears remotely only after the new operator has started."""
     emulator = slow_emulator
-    emulator.add_fault("latency", "tuningJobs.create", latency_seconds=4.0, times=1)
+    held = emulator.add_fault("latency", "tuningJobs.create", latency_seconds=4.0, times=1)
     proc = operators.start(*CRASH_ARGS)
     uid = resources.create(tuning_job("in-flight"))["metadata"]["uid"]
     _wait_intent(resources, "in-flight")
+    wait_until_fired(held, "the create call")
     proc.kill()
     resources.delete("in-flight")
     operators.start(*CRASH_ARGS)
