@@ -62,6 +62,11 @@ TERMINAL_STATES = frozenset(s for s, (phase, _) in _PHASES.items() if phase.term
 # short age makes the listing after a requeue fresh enough for that.
 INTENT_LOOKUP_MAX_AGE_SECONDS = 2.0
 
+# A cancel is sent once per this many seconds at most while the job still shows as running: a listing taken
+# just before the cancel (and reused by the next reconciles) still says RUNNING, and Vertex may show
+# CANCELLING only a moment later. Sent again after this long, in case the first one was lost.
+CANCEL_RESEND_SECONDS = 60.0
+
 CONSOLE = "https://console.cloud.google.com/vertex-ai/generative/language/locations/{location}/tuning/tuningJob/{id}?project={project}"
 
 
@@ -104,6 +109,8 @@ class TuningJobBackend:
         # uid -> job name, for jobs this process created or adopted: spares a label search when the cache
         # still holds the object as it was before the status write that recorded the name.
         self._names: dict[str, str] = {}
+        # job name -> when (clock) this process last asked Vertex to cancel it
+        self._cancel_sent: dict[str, float] = {}
         self.metrics = metrics or MetricsPoller(client, clock, now)
 
     # -- ExternalClient ------------------------------------------------------------------------------------
@@ -172,10 +179,17 @@ class TuningJobBackend:
         if observation.phase is Phase.CANCELLING:
             return False
         name = observation.status.get("name") or ""
+        with self._lock:
+            sent = self._cancel_sent.get(name)
+        if sent is not None and self._clock() - sent < CANCEL_RESEND_SECONDS:
+            return False  # asked already; waiting for Vertex to show CANCELLING, then CANCELLED
         try:
             self.client.cancel_tuning_job(name)
         except FailedPreconditionError:
             log.info("cancel refused for %s: it finished meanwhile", name)
+            return False
+        with self._lock:
+            self._cancel_sent[name] = self._clock()
         return False
 
     def orphan_on_delete(self, obj: JsonObject) -> bool:
@@ -195,6 +209,8 @@ class TuningJobBackend:
             self._names.pop(uid, None)
         name = (obj.get("status") or {}).get("name")
         if name:
+            with self._lock:
+                self._cancel_sent.pop(name, None)
             project, location = self._where(_spec(obj), obj)
             self.metrics.forget(name, project, location)
 
