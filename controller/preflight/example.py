@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from controller.preflight.limits import DatasetLimits, estimate_tokens
 
 ROLES = ("user", "model")
@@ -87,15 +89,22 @@ def check_line(line: bytes, limits: DatasetLimits) -> ExampleCheck:
     """Check one JSONL line (without its newline) as a supervised tuning example."""
     result = ExampleCheck()
     try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as err:
-        result.error("", f"not UTF-8 text (byte {err.start + 1} of the line)")
-        return result
-    try:
-        example: Any = json.loads(text)
-    except json.JSONDecodeError as err:
-        result.error("", f"not valid JSON: {err.msg} at column {err.colno}")
-        return result
+        # orjson parses (and checks the UTF-8 of) a line about 3.5 times as fast as the standard library,
+        # which is most of the cost of a check: this is what keeps it near the speed of the download.
+        example: Any = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # The slow way only for a line orjson refuses: the standard library's message names the column, and
+        # it is the judge (it also takes what orjson does not, such as integers beyond 64 bits).
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            result.error("", f"not UTF-8 text (byte {err.start + 1} of the line)")
+            return result
+        try:
+            example = json.loads(text)
+        except json.JSONDecodeError as err:
+            result.error("", f"not valid JSON: {err.msg} at column {err.colno}")
+            return result
     if not isinstance(example, dict):
         result.error("", f"expected a JSON object with contents[], got {_kind(example)}")
         return result
