@@ -74,28 +74,29 @@ def check_file(
     )
     for number, line in enumerate(iter_lines(chunks, max_line_bytes), start=1):
         report.lines = number
-        where = f"{uri} line {number}"
         if isinstance(line, TooLong):
             report.add(
                 Severity.ERROR,
-                f"{where}: {line.length} bytes on one line, far over what an example of at most "
+                f"{uri} line {number}: {line.length} bytes on one line, far over what an example of at most "
                 f"{limits.max_tokens_per_example} tokens holds; not read",
             )
             continue
-        if not line.strip():
-            report.add(Severity.WARNING, f"{where}: blank line")
+        if not line or line.isspace():
+            report.add(Severity.WARNING, f"{uri} line {number}: blank line")
             continue
         checked = check_line(line, limits)
-        for problem in checked.problems:
-            report.add(problem.severity, problem.describe(where))
-        if not checked.valid:
-            continue
+        if checked.problems:
+            for problem in checked.problems:
+                report.add(problem.severity, problem.describe(f"{uri} line {number}"))
+            if not checked.valid:
+                continue
         report.examples += 1
         if report.examples == max_examples + 1:
             limit = "validation dataset" if role is FileRole.VALIDATION else "training dataset"
             report.add(
                 Severity.ERROR,
-                f"{where}: example {report.examples} is over the {max_examples} examples a {limit} may hold",
+                f"{uri} line {number}: example {report.examples} is over the {max_examples} examples a "
+                f"{limit} may hold",
             )
         tokens = checked.tokens
         report.tokens += tokens

@@ -259,3 +259,52 @@ def test_older_models_have_the_smaller_documented_limits() -> None:
     line = {"contents": _turns(("user", "x" * (4 * 40_000)), ("model", "ok"))}
     assert _warnings(line, CURRENT) == []
     assert any("over the 32000" in w for w in _warnings(line, LEGACY))
+
+
+_SHAPES: list[Any] = [
+    GOOD,
+    {"contents": _turns(("user", "a"), ("model", "b"), ("user", "c"), ("model", "dd"))},
+    {"systemInstruction": {"parts": [{"text": "Be brief."}]}, **GOOD},
+    {"systemInstruction": {"role": "system", "parts": [{"text": "Be brief."}, {"text": "Really."}]}, **GOOD},
+    {"contents": [{"role": "user", "parts": [{"text": "a"}, {"text": "b"}]}, *_turns(("model", "c"))]},
+    # Each of these leaves the common shape, and the full check must say why (or find nothing wrong).
+    {"contents": _turns(("user", "a"), ("model", " "))},
+    {"contents": _turns(("user", "a"), ("model", ""))},
+    {"contents": _turns(("user", "a"), ("assistant", "b"))},
+    {"contents": _turns(("user", "a"), ("model", "b"), ("user", "c"))},
+    {"contents": _turns(("user", "a"), ("user", "b"))},
+    {"contents": [{"role": "user", "parts": []}, *_turns(("model", "b"))]},
+    {"contents": [{"role": "user", "parts": [{"text": 3}]}, *_turns(("model", "b"))]},
+    {"contents": [{"role": "user", "parts": [{"text": "a", "thought": True}]}, *_turns(("model", "b"))]},
+    {"contents": [{"role": "user", "parts": [{"text": "a"}], "x": 1}, *_turns(("model", "b"))]},
+    {"contents": _turns(("user", "a"), ("model", "b")), "extra": 1},
+    {"contents": _turns(("user", "a"), ("model", "b")), "systemInstruction": {"parts": []}},
+    {"contents": _turns(("user", "a"), ("model", "b")), "systemInstruction": {"parts": [{"text": ""}]}},
+    {"contents": _turns(("user", "a"), ("model", "b")), "systemInstruction": {"parts": [], "x": 1}},
+    {"contents": _turns(("user", "a"), ("model", "b")), "system_instruction": {"parts": [{"text": "s"}]}},
+    {"contents": []},
+    {"contents": "no"},
+    [GOOD],
+]
+
+
+@pytest.mark.parametrize("example", _SHAPES)
+def test_the_common_shape_pass_gives_the_full_checks_verdict(example: Any) -> None:
+    """Most lines are checked by one tight pass; it must never accept what the field-by-field check would
+    say something about, and must count the same characters."""
+    from controller.preflight.example import ExampleCheck, _check_example, _common_shape_characters
+
+    full = ExampleCheck()
+    _check_example(example, full)
+    fast = _common_shape_characters(example)
+    if fast is not None:
+        assert full.problems == [] and fast == full.characters
+    checked = check_line(_line(example), CURRENT)
+    assert checked.problems == full.problems and checked.characters == full.characters
+
+
+def test_most_shapes_above_take_the_tight_pass() -> None:
+    from controller.preflight.example import _common_shape_characters
+
+    taken = [example for example in _SHAPES if _common_shape_characters(example) is not None]
+    assert taken == _SHAPES[:5]
