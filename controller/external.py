@@ -57,6 +57,8 @@ class Observation:
     resource before a restart; "identity": created for the same manifest by another cluster or an earlier
     incarnation of the resource; "import": named by the spec); the reconciler reports it as an event.
     `conditions` are further conditions the backend alone can judge (type, status, reason, message).
+    `events` are (type, reason, message) the backend wants recorded for what this observation found new
+    (the backend decides, from the status it was given, that it is new, so a repeat poll records nothing).
     `searched_at`, on an observation that found nothing, is when the search that proved the absence started
     (UNIX seconds; None: a live read just now). The reconciler trusts the absence of a job whose create may
     have been sent only if that search started after the create grace had passed.
@@ -77,6 +79,7 @@ class Observation:
     found_by: str | None = None
     searched_at: float | None = None
     conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
+    events: list[tuple[str, Reason, str]] = field(default_factory=list)
 
 
 @dataclass

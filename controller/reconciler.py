@@ -200,6 +200,8 @@ class Reconciler:
         new_status = self._status_from(obj, status, observation, extra)
         if not just_created:  # the Created event already says where the new job stands
             self._report_transition(obj, status, observation)
+        for event_type, why, text in observation.events:
+            self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
         self._write_status(obj, status, new_status, superseded)
         self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)

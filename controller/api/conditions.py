@@ -64,6 +64,7 @@ class Reason(StrEnum):
     INVALID_DATASET = "InvalidDataset"
     DATASET_CHECKED = "DatasetChecked"
     DATASET_WARNINGS = "DatasetWarnings"
+    EXAMPLES_DROPPED = "ExamplesDropped"
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,14 @@ REASONS: dict[Reason, ReasonDoc] = {
         "The dataset preflight found examples Vertex AI would truncate, drop or partly ignore; the job is "
         "created anyway (spec.preflight.strict makes them block).",
         "Look at status.preflight.problems and fix the data if the warnings matter.",
+    ),
+    Reason.EXAMPLES_DROPPED: ReasonDoc(
+        "(Event) Vertex AI left some training examples out of the job (too many tokens, an invalid image, "
+        "...); the job goes on without them. status.tuningDataStats has the count and a sample of the "
+        "examples' line numbers with Vertex AI's reason for each, and the Ready or Reconciling message "
+        "says so too. Recorded once per job, when the count is first seen.",
+        "Fix or shorten those examples if they matter, and tune again with a new resource; run the dataset "
+        "preflight (spec.preflight) to find such examples before paying for a job.",
     ),
 }
 

@@ -36,6 +36,8 @@ from controller.api.resource import (
 OPERATOR_LABEL_PREFIX = "vertexops"
 # Vertex allows 64 labels on a job; the operator keeps 4 for its own.
 MAX_USER_LABELS = 60
+# Status shows at most this many of the examples Vertex AI left out (it reports a sample itself).
+MAX_DROPPED_EXAMPLES_SHOWN = 10
 
 GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
 TUNING_JOB_NAME_PATTERN = (
@@ -391,6 +393,43 @@ class TuningDataStats(StatusModel):
     )
     total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
     tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+    total_truncated_example_count: int | None = Field(
+        default=None,
+        description=(
+            "Examples Vertex AI left out of the training (too many tokens, an invalid image, too many "
+            "images, ...); the job runs without them."
+        ),
+    )
+    truncated_example_indices: list[int] | None = Field(
+        default=None,
+        description=(
+            f"A sample of the left-out examples' line numbers in the training file (from 1; at most "
+            f"{MAX_DROPPED_EXAMPLES_SHOWN})."
+        ),
+    )
+    dropped_example_reasons: list[str] | None = Field(
+        default=None,
+        description="Vertex AI's reason for each example in truncatedExampleIndices, in the same order.",
+    )
+
+
+class TuningJobSubState(StrEnum):
+    """Vertex AI's detail state of a pending or running job (v1beta1 `tuningJobState`)."""
+
+    WAITING_FOR_QUOTA = "TUNING_JOB_STATE_WAITING_FOR_QUOTA"
+    PROCESSING_DATASET = "TUNING_JOB_STATE_PROCESSING_DATASET"
+    WAITING_FOR_CAPACITY = "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
+    TUNING = "TUNING_JOB_STATE_TUNING"
+    POST_PROCESSING = "TUNING_JOB_STATE_POST_PROCESSING"
+
+
+class TuningJobMetadata(StatusModel):
+    """Vertex AI's progress counters of the job (v1beta1 `tuningJobMetadata`)."""
+
+    completed_epoch_count: int | None = Field(default=None, description="Epochs completed so far.")
+    completed_step_count: int | None = Field(
+        default=None, description="Steps completed so far (Vertex AI reports it for some methods only)."
+    )
 
 
 class TrainingMetrics(StatusModel):
@@ -504,6 +543,18 @@ class TuningJobStatus(ResourceStatusModel):
             "JOB_STATE_FAILED, JOB_STATE_CANCELLED, ..."
         ),
     )
+    tuning_job_state: str | None = Field(
+        default=None,
+        description=(
+            "Where a pending or running job really is, as Vertex AI reports it (v1beta1 tuningJobState): "
+            "TUNING_JOB_STATE_WAITING_FOR_QUOTA, TUNING_JOB_STATE_PROCESSING_DATASET, "
+            "TUNING_JOB_STATE_WAITING_FOR_CAPACITY, TUNING_JOB_STATE_TUNING or "
+            "TUNING_JOB_STATE_POST_PROCESSING. Removed once the job has ended."
+        ),
+    )
+    tuning_job_metadata: TuningJobMetadata | None = Field(
+        default=None, description="Vertex AI's progress counters of the job (v1beta1 tuningJobMetadata)."
+    )
     name: str | None = Field(
         default=None, description="Resource name of the job, projects/P/locations/L/tuningJobs/ID."
     )
@@ -585,6 +636,11 @@ TUNING_JOB = ResourceInfo(
     ),
     printer_columns=(
         PrinterColumn("State", ".status.state", description="Vertex AI job state."),
+        PrinterColumn(
+            "Sub-State",
+            ".status.tuningJobState",
+            description="Where a pending or running job is: waiting for quota, processing the dataset, ...",
+        ),
         ready_column(),
         PrinterColumn("Progress", ".status.progress", description="Progress of the job where known."),
         PrinterColumn(

@@ -23,6 +23,13 @@ from pydantic import ValidationError
 from controller.api.base import format_timestamp
 from controller.api.conditions import ConditionType, Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.job_detail import (
+    dropped_event,
+    dropped_note,
+    dropped_status,
+    sub_state_phrase,
+    sub_state_status,
+)
 from controller.backends.remote_identity import (
     IDENTITY_LABEL,
     choose_by_identity,
@@ -295,7 +302,7 @@ class TuningJobBackend:
                 **(fields.get("latestMetrics") or status.get("latestMetrics") or {}),
                 "readTime": format_timestamp(self._now()),
             }
-        fields["progress"] = _progress(fields, status)
+        fields["progress"] = _progress(fields, status, _epoch_count(job))
         changed = job.state != status.get("state")
         if phase.terminal:
             poll_after = None
@@ -306,12 +313,15 @@ class TuningJobBackend:
         endpoint = job.tuned_model.endpoint if job.tuned_model else ""
         model = job.tuned_model.model if job.tuned_model else ""
         ready = phase is Phase.SUCCEEDED and bool(endpoint)
+        stats = fields.get("tuningDataStats") or status.get("tuningDataStats")
+        dropped = dropped_event(status.get("tuningDataStats"), fields.get("tuningDataStats"))
         return Observation(
             exists=True,
             phase=phase,
             reason=reason,
-            message=_message(job, phase),
+            message=_with_note(_message(job, phase, fields), dropped_note(stats)),
             status=fields,
+            events=[dropped] if dropped else [],
             ready=ready,
             outputs={"tuningJob": job.name, "model": model, "endpoint": endpoint} if ready else {},
             poll_after=poll_after,
@@ -330,7 +340,10 @@ class TuningJobBackend:
             exists=True,
             phase=phase,
             reason=reason,
-            message=_terminal_message(state, phase, tuned.get("model", ""), tuned.get("endpoint", ""), error),
+            message=_with_note(
+                _terminal_message(state, phase, tuned.get("model", ""), tuned.get("endpoint", ""), error),
+                dropped_note(status.get("tuningDataStats")),
+            ),
             status={"state": state, "name": status.get("name")},
             ready=ready,
             outputs={
@@ -448,7 +461,9 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
             "totalTuningCharacterCount": stats.total_tuning_character_count,
             "totalBillableTokenCount": stats.total_billable_token_count,
             "tuningStepCount": stats.tuning_step_count,
+            **dropped_status(stats),
         }
+    fields.update(sub_state_status(job, job.is_terminal))
     return fields
 
 
@@ -482,7 +497,8 @@ def _metrics_status(metrics: TuningMetrics, now: datetime) -> JsonObject | None:
     return result
 
 
-def _progress(fields: JsonObject, status: JsonObject) -> str | None:
+def _progress(fields: JsonObject, status: JsonObject, epochs: int | None) -> str | None:
+    """From the latest metrics' step, else from Vertex AI's count of completed epochs (v1beta1)."""
     if fields.get("state") == "JOB_STATE_SUCCEEDED":
         return "100%"
     total = (fields.get("tuningDataStats") or {}).get("tuningStepCount") or 0
@@ -490,7 +506,20 @@ def _progress(fields: JsonObject, status: JsonObject) -> str | None:
     step = metrics.get("step")
     if total and step is not None:
         return f"{min(100, round(100 * step / total))}%"
+    done = (fields.get("tuningJobMetadata") or {}).get("completedEpochCount")
+    if done and epochs:
+        return f"{min(100, round(100 * done / epochs))}%"
     return status.get("progress")
+
+
+def _epoch_count(job: TuningJob) -> int | None:
+    """The epochs the job runs, as Vertex AI reports them (it fills in its choice when the spec has none)."""
+    hyper = job.supervised_tuning_spec.hyper_parameters if job.supervised_tuning_spec else None
+    return hyper.epoch_count if hyper is not None else None
+
+
+def _with_note(message: str, note: str) -> str:
+    return f"{message}. {note}" if note and message else message or note
 
 
 def _final_metrics_read(status: JsonObject) -> bool:
@@ -505,11 +534,16 @@ def _metrics_read_after(metrics: JsonObject | None, end: str | None) -> bool:
     return bool(read and end and _parse_time(read) >= _parse_time(end))
 
 
-def _message(job: TuningJob, phase: Phase) -> str:
+def _message(job: TuningJob, phase: Phase, fields: JsonObject) -> str:
+    detail = sub_state_phrase(
+        fields.get("tuningJobState"),
+        (fields.get("tuningJobMetadata") or {}).get("completedEpochCount"),
+        _epoch_count(job),
+    )
     if phase is Phase.PENDING:
-        return f"tuning job {job.name} is queued ({job.state})"
+        return f"tuning job {job.name} is queued ({job.state}){detail}"
     if phase is Phase.RUNNING:
-        return f"tuning job {job.name} is running"
+        return f"tuning job {job.name} is running{detail}"
     if phase is Phase.UNKNOWN:
         return f"tuning job {job.name} is in a state this operator does not know: {job.state}"
     model = job.tuned_model.model if job.tuned_model else ""

@@ -98,10 +98,22 @@ class SupervisedTuningDataStats(ApiModel):
     total_tuning_character_count: Int64 = 0
     total_billable_token_count: Int64 = 0
     tuning_step_count: Int64 = 0
+    # Examples Vertex left out of the data (too many tokens, an invalid image, ...): the count, a partial
+    # sample of their 1-based indices, and for each sampled index the reason (v1 and v1beta1 alike).
+    total_truncated_example_count: Int64 = 0
+    truncated_example_indices: list[Int64] = []
+    dropped_example_reasons: list[str] = []
 
 
 class TuningDataStats(ApiModel):
     supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
+
+
+class TuningJobMetadata(ApiModel):
+    """v1beta1 progress counters; `completedStepCount` is documented as set for multi-step RL only."""
+
+    completed_epoch_count: Int64 = 0
+    completed_step_count: Int64 = 0
 
 
 class TuningJob(ApiModel):
@@ -124,6 +136,11 @@ class TuningJob(ApiModel):
     tuning_data_stats: TuningDataStats | None = None
     service_account: str | None = None
     encryption_spec: EncryptionSpec | None = None
+    # v1beta1 only (absent from a v1 answer): where a pending or running job really is
+    # (TUNING_JOB_STATE_WAITING_FOR_QUOTA, ..._PROCESSING_DATASET, ..._WAITING_FOR_CAPACITY, ..._TUNING,
+    # ..._POST_PROCESSING), and its progress counters.
+    tuning_job_state: str | None = None
+    tuning_job_metadata: TuningJobMetadata | None = None
 
     @property
     def job_id(self) -> str:

@@ -28,6 +28,7 @@ from controller.api.tuningjob import (
     PreflightStatus,
     TrainingMetrics,
     TuningDataStats,
+    TuningJobMetadata,
     TuningJobSpec,
     TuningOutput,
 )
@@ -71,6 +72,8 @@ def full_tuning_job_status() -> TuningJobStatus:
         observed_generation=1,
         conditions=_conditions(),
         state="JOB_STATE_SUCCEEDED",
+        tuning_job_state="TUNING_JOB_STATE_POST_PROCESSING",
+        tuning_job_metadata=TuningJobMetadata(completed_epoch_count=3, completed_step_count=120),
         name=job,
         console_url="https://console.cloud.google.com/vertex-ai/generative/language/locations/us-central1/"
         "tuning/tuningJob/4982013113894174720?project=123",
@@ -95,6 +98,9 @@ def full_tuning_job_status() -> TuningJobStatus:
             total_tuning_character_count=1_234_567,
             total_billable_token_count=9_876_543_210,
             tuning_step_count=125,
+            total_truncated_example_count=2,
+            truncated_example_indices=[7, 41],
+            dropped_example_reasons=["too many tokens", "invalid image"],
         ),
         latest_metrics=TrainingMetrics(
             step=125,
