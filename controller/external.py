@@ -88,11 +88,14 @@ class CreateCheck:
 
     `status` holds fields for status (written whether or not the create goes ahead); `blocked` is the
     (reason, message) of a check that forbids the create, which the reconciler turns into Stalled=True, and
-    looks again after `retry_after` seconds; `events` are (type, reason, message) to record.
+    looks again after `retry_after` seconds; `waiting` is the (reason, message) of one that defers it (a
+    dependency not ready yet), which the reconciler turns into Reconciling=True and looks again after
+    `retry_after` (or when woken); `events` are (type, reason, message) to record.
     """
 
     status: JsonObject = field(default_factory=dict)
     blocked: tuple[Reason, str] | None = None
+    waiting: tuple[Reason, str] | None = None
     retry_after: float = 60.0
     events: list[tuple[str, Reason, str]] = field(default_factory=list)
 

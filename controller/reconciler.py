@@ -174,6 +174,12 @@ class Reconciler:
                     self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
                 if checked.blocked is not None:
                     return self._blocked_before_create(obj, status, checked)
+                if checked.waiting is not None:
+                    why, text = checked.waiting
+                    self._write_status(
+                        obj, status, self._waiting(obj, {**status, **checked.status}, why, text)
+                    )
+                    return Result(requeue_after=checked.retry_after)
                 checked_status = checked.status
                 waiting = self._waiting_for_turn(obj, status, observation, checked_status)
                 if waiting is not None:

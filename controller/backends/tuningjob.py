@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from controller.api.base import format_timestamp
 from controller.api.conditions import ConditionType, Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.dependencies import DependencyNotReady, JobLookup, PreTunedSource, resolve
 from controller.backends.job_detail import (
     dropped_event,
     dropped_note,
@@ -98,10 +99,14 @@ class TuningJobBackend:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         tenancy: Tenancy | None = None,
         preflight: DatasetPreflight | None = None,
+        jobs: JobLookup | None = None,
     ) -> None:
         self.client = client
         # Reads the datasets with the same credential as `client` (one backend per Google identity).
         self.preflight = preflight
+        # The operator's cache of TuningJobs, for spec.preTunedModel.tuningJobRef (controller.backends
+        # .dependencies); without it, such a job waits.
+        self.jobs: JobLookup = jobs or (lambda _namespace, _name: None)
         self.tenancy = tenancy
         self.settings = settings
         self.poller = poller or LocationPoller(client, clock)
@@ -149,7 +154,15 @@ class TuningJobBackend:
     def check_before_create(self, obj: JsonObject) -> CreateCheck:
         """The dataset preflight (controller.preflight): nothing for an imported job or without a reader."""
         spec = _spec(obj)
-        if spec.job_name or self.preflight is None:
+        if spec.job_name:
+            return CreateCheck()
+        try:
+            resolve(obj, self.jobs)
+        except DependencyNotReady as err:
+            if err.stalled:
+                return CreateCheck(blocked=(err.reason, err.message), retry_after=300.0)
+            return CreateCheck(waiting=(err.reason, err.message), retry_after=60.0)
+        if self.preflight is None:
             return CreateCheck()
         required_by = self.tenancy.preflight_required_by(obj) if self.tenancy is not None else None
         return self.preflight.check(obj, spec, required_by=required_by)
@@ -162,7 +175,11 @@ class TuningJobBackend:
             )
         project, location = self._where(spec, obj)
         identity = self._identity(obj, spec, project, location)
-        body = _create_body(obj, identity)
+        try:
+            source = resolve(obj, self.jobs)
+        except DependencyNotReady as err:  # checked just before; changed since (a dependency re-created)
+            raise SpecError(err.reason, err.message, retry_after=10.0) from err
+        body = _create_body(obj, identity, source)
         job = self.client.create_tuning_job(project, location, body)
         self._remember_name(obj["metadata"]["uid"], job.name)
         self.poller.remember(project, location, job)
@@ -289,6 +306,15 @@ class TuningJobBackend:
     def _observe_job(self, obj: JsonObject, project: str, location: str, job: TuningJob) -> Observation:
         status = obj.get("status") or {}
         fields = _job_status(job, project, location)
+        if job.pre_tuned_model is not None:
+            ref = ((obj.get("spec") or {}).get("preTunedModel") or {}).get("tuningJobRef") or {}
+            started_from = {
+                "tunedModelName": job.pre_tuned_model.tuned_model_name or None,
+                "checkpointId": job.pre_tuned_model.checkpoint_id,
+                "baseModel": job.pre_tuned_model.base_model,
+                "tuningJob": ref.get("name"),
+            }
+            fields["preTunedModel"] = {k: v for k, v in started_from.items() if v}
         phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
         reading = self._read_metrics(project, location, job, phase, status)
         if reading is not None:
@@ -403,7 +429,7 @@ def _spec_matched(spec: TuningJobSpec, job: TuningJob) -> tuple[ConditionType, s
     )
 
 
-def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
+def _create_body(obj: JsonObject, identity: str, source: PreTunedSource | None) -> dict[str, Any]:
     spec = obj["spec"]
     body: dict[str, Any] = {
         key: spec[key]
@@ -417,6 +443,8 @@ def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
         )
         if spec.get(key) is not None
     }
+    if source is not None:
+        body["preTunedModel"] = source.to_api()
     hyper = (body.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
     if "epochCount" in hyper:  # int64: a JSON string on the wire
         body["supervisedTuningSpec"] = {

@@ -109,6 +109,14 @@ class TuningDataStats(ApiModel):
     supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
 
 
+class PreTunedModel(ApiModel):
+    """Continuous tuning's source: a tuned Model (and checkpoint); `baseModel` is output only."""
+
+    tuned_model_name: str = ""
+    checkpoint_id: str | None = None
+    base_model: str | None = None
+
+
 class TuningJobMetadata(ApiModel):
     """v1beta1 progress counters; `completedStepCount` is documented as set for multi-step RL only."""
 
@@ -121,6 +129,7 @@ class TuningJob(ApiModel):
 
     name: str
     base_model: str | None = None
+    pre_tuned_model: PreTunedModel | None = None
     supervised_tuning_spec: SupervisedTuningSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
@@ -154,7 +163,8 @@ class TuningJob(ApiModel):
 class TuningJobCreate(ApiModel):
     """The body of `tuningJobs.create`: inputs only (Vertex generates the id and every output field)."""
 
-    base_model: str
+    base_model: str | None = None
+    pre_tuned_model: PreTunedModel | None = None
     supervised_tuning_spec: SupervisedTuningSpec
     tuned_model_display_name: str | None = None
     description: str | None = None

@@ -26,6 +26,7 @@ from controller.api.tuningjob import (
     PreflightFile,
     PreflightMode,
     PreflightStatus,
+    PreTunedModelStatus,
     TrainingMetrics,
     TuningDataStats,
     TuningJobMetadata,
@@ -91,6 +92,12 @@ def full_tuning_job_status() -> TuningJobStatus:
             checkpoints=[
                 Checkpoint(checkpoint_id="1", epoch=1, step=10, endpoint="projects/123/x/endpoints/9")
             ],
+        ),
+        pre_tuned_model=PreTunedModelStatus(
+            tuned_model_name="projects/123/locations/us-central1/models/776@1",
+            checkpoint_id="2",
+            base_model="gemini-2.5-flash",
+            tuning_job="support-bot-v1",
         ),
         experiment="projects/123/locations/us-central1/metadataStores/default/contexts/tuning-experiment-1",
         tuning_data_stats=TuningDataStats(
@@ -212,7 +219,20 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
     _assert_every_field_set([status], "status")
-    _assert_every_field_set([job.spec], "spec")
+    # baseModel and preTunedModel are exclusive, and so are preTunedModel's two sources: one job each.
+    continued = []
+    for name, source in (
+        ("rt-job-from-model", {"tunedModelName": "projects/acme-ml-prod/locations/us-central1/models/7@2"}),
+        ("rt-job-from-job", {"tuningJobRef": {"name": "rt-job"}, "checkpointId": "2"}),
+    ):
+        other = tuning_job(name)
+        del other["spec"]["baseModel"]
+        other["spec"]["preTunedModel"] = source
+        continued.append(TuningJob.model_validate(other))
+    _assert_every_field_set([job.spec, *(c.spec for c in continued)], "spec")
+    for other_job in continued:
+        _, parsed_other = _round_trip(api_client, namespace, "tuningjobs", other_job, status)
+        assert isinstance(parsed_other, TuningJob) and parsed_other.spec == other_job.spec
 
     stored, parsed = _round_trip(api_client, namespace, "tuningjobs", job, status)
 
