@@ -80,6 +80,9 @@ class Observation:
     searched_at: float | None = None
     conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
     events: list[tuple[str, Reason, str]] = field(default_factory=list)
+    # Set by a backend's delete while it waits on something other than the remote object stopping (the
+    # removal of a job's outputs): the Reconciling message while the resource is being deleted.
+    deleting_message: str = ""
 
 
 @dataclass

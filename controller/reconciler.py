@@ -379,7 +379,10 @@ class Reconciler:
                     # leave that job running with no resource. Look again once it would have appeared.
                     log.info("deleting: a create may still be in flight; looking again in %.0fs", wait)
                     return Result(requeue_after=wait)
-                if observation.exists and not self.backend.delete(obj, observation):
+                removed = not observation.exists or self.backend.delete(obj, observation)
+                for event_type, why, text in observation.events:
+                    self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
+                if not removed:
                     new_status = self._status_from(obj, status, observation, {})
                     new_status["conditions"] = self._conditions(
                         obj,
@@ -424,6 +427,8 @@ class Reconciler:
         return max(0.0, self.settings.create_grace_seconds - elapsed)
 
     def _deleting_message(self, observation: Observation) -> str:
+        if observation.deleting_message:
+            return observation.deleting_message
         state = observation.status.get("state") or observation.phase.value
         return f"deleting: waiting for the {self.backend.noun} to stop (now {state})"
 

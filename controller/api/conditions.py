@@ -68,6 +68,7 @@ class Reason(StrEnum):
     WAITING_FOR_DEPENDENCY = "WaitingForDependency"
     DEPENDENCY_CYCLE = "DependencyCycle"
     DEPENDENCY_FAILED = "DependencyFailed"
+    OUTPUTS_DELETED = "OutputsDeleted"
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,12 @@ REASONS: dict[Reason, ReasonDoc] = {
         "The TuningJob named by spec.preTunedModel.tuningJobRef ended without a tuned model (failed, "
         "cancelled or expired), so this job has nothing to start from.",
         "Re-create the referenced TuningJob; this job starts once a job of that name is Ready.",
+    ),
+    Reason.OUTPUTS_DELETED: ReasonDoc(
+        "(Event) deletionPolicy Delete: the endpoints the job created and its tuned model were undeployed "
+        "and deleted in Vertex AI; the resource goes away next. A later model version made by continuous "
+        "tuning is kept (the message says so): deleting the model would delete the versions before it.",
+        "Nothing.",
     ),
 }
 

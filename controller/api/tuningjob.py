@@ -351,12 +351,15 @@ class TuningJobSpec(ApiModel):
             "The operator's identity needs iam.serviceAccounts.actAs on it."
         ),
     )
-    deletion_policy: Literal["Cancel", "Orphan"] | None = Field(
+    deletion_policy: Literal["Cancel", "Orphan", "Delete"] | None = Field(
         default=None,
         description=(
             "What deleting this resource does to the remote job: Cancel cancels a running job and waits for "
-            "it to stop; Orphan leaves the job and its outputs alone. When absent: Cancel, except for a job "
-            "imported with spec.jobName, which is left alone (it was created outside Kubernetes)."
+            "it to stop, and leaves a finished job's tuned model and endpoints in place; Orphan leaves the "
+            "job and its outputs alone; Delete cancels a running job, then undeploys and deletes every "
+            "endpoint the job created and deletes its tuned model, keeping the finalizer until they are "
+            "gone. When absent: Cancel, except for a job imported with spec.jobName, which is left alone "
+            "(it was created outside Kubernetes)."
         ),
     )
     adoption_policy: Literal["IfExists", "Never"] | None = Field(
@@ -403,7 +406,7 @@ class TuningJobSpec(ApiModel):
         """Whether the resource follows a job created outside Kubernetes rather than declaring one."""
         return self.job_name is not None
 
-    def effective_deletion_policy(self) -> Literal["Cancel", "Orphan"]:
+    def effective_deletion_policy(self) -> Literal["Cancel", "Orphan", "Delete"]:
         if self.deletion_policy is not None:
             return self.deletion_policy
         return "Orphan" if self.imported else "Cancel"

@@ -39,6 +39,7 @@ from controller.backends.remote_identity import (
     import_differences,
 )
 from controller.backends.test_prompts import answer_prompts
+from controller.backends.vertex_cleanup import remove_outputs
 from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError, intent_time
@@ -192,7 +193,9 @@ class TuningJobBackend:
 
     def delete(self, obj: JsonObject, observation: Observation) -> bool:
         if observation.phase.terminal:
-            return True
+            if _spec(obj).effective_deletion_policy() != "Delete":
+                return True
+            return self._remove_outputs(obj, observation)
         if observation.phase is Phase.CANCELLING:
             return False
         name = observation.status.get("name") or ""
@@ -201,6 +204,15 @@ class TuningJobBackend:
         except FailedPreconditionError:
             log.info("cancel refused for %s: it finished meanwhile", name)
         return False
+
+    def _remove_outputs(self, obj: JsonObject, observation: Observation) -> bool:
+        """deletionPolicy Delete, once the job has ended: its endpoints and model (vertex_cleanup)."""
+        tuned = observation.status.get("tunedModel") or (obj.get("status") or {}).get("tunedModel") or {}
+        progress = remove_outputs(self.client, tuned)
+        observation.deleting_message = progress.message
+        if progress.done and tuned:
+            observation.events.append(("Normal", Reason.OUTPUTS_DELETED, progress.message))
+        return progress.done
 
     def orphan_on_delete(self, obj: JsonObject) -> bool:
         return _spec(obj).effective_deletion_policy() == "Orphan"

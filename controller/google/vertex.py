@@ -30,6 +30,7 @@ API = "aiplatform"
 _NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/")
 _JOB_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/tuningJobs/[^/:]+$")
 _ENDPOINT_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/endpoints/[^/:]+$")
+_MODEL_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/models/[^/:@]+(@[A-Za-z0-9_-]+)?$")
 # What generateContent serves: a tuned model's endpoint, or a base model (`publishers/google/models/...`).
 _GENERATE_TARGET_RE = re.compile(
     r"^projects/[^/]+/locations/[^/]+/(endpoints/[^/:]+|publishers/[^/]+/models/[^/:]+)$"
@@ -257,6 +258,47 @@ class VertexClient(RestClient):
             _JOB_NAME_RE, name, "tuning job name", "projects/{project}/locations/{location}/tuningJobs/{id}"
         )
         self._call("tuningJobs.cancel", "POST", f"{name}:cancel", resource=name, retry=True, body={})
+
+    # -- the outputs of a job: its endpoints and tuned Model (removed by deletionPolicy Delete) -------------
+
+    def get_endpoint(self, name: str) -> dict[str, Any]:
+        """An Endpoint as a plain dict (`deployedModels[{id, model, ...}]` while a model is deployed)."""
+        _check(_ENDPOINT_RE, name, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        return _require_dict(
+            self._call("endpoints.get", "GET", name, resource=name, retry=True), "endpoints.get", name
+        )
+
+    def undeploy_model(self, endpoint: str, deployed_model_id: str) -> dict[str, Any]:
+        """Start undeploying a DeployedModel from an Endpoint; answers a long-running Operation."""
+        _check(_ENDPOINT_RE, endpoint, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        data = self._call(
+            "endpoints.undeployModel",
+            "POST",
+            f"{endpoint}:undeployModel",
+            resource=endpoint,
+            retry=True,  # undeploying twice: the second answers NOT_FOUND, nothing more happens
+            body={"deployedModelId": deployed_model_id},
+        )
+        return _require_dict(data, "endpoints.undeployModel", endpoint)
+
+    def delete_endpoint(self, name: str) -> dict[str, Any]:
+        """Start deleting an Endpoint without deployed models; answers a long-running Operation."""
+        _check(_ENDPOINT_RE, name, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        data = self._call("endpoints.delete", "DELETE", name, resource=name, retry=True)
+        return _require_dict(data, "endpoints.delete", name)
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        """A Model (of the Model Registry) as a plain dict."""
+        _check(_MODEL_RE, name, "model", "projects/{project}/locations/{location}/models/{id}[@version]")
+        return _require_dict(
+            self._call("models.get", "GET", name, resource=name, retry=True), "models.get", name
+        )
+
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Start deleting a Model that is deployed nowhere; answers a long-running Operation."""
+        _check(_MODEL_RE, name, "model", "projects/{project}/locations/{location}/models/{id}")
+        data = self._call("models.delete", "DELETE", name, resource=name, retry=True)
+        return _require_dict(data, "models.delete", name)
 
     # -- endpoints -----------------------------------------------------------------------------------------
 

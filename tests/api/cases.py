@@ -299,7 +299,7 @@ INVALID: tuple[Invalid, ...] = (
         ("spec.tunedModelDisplayName",),
     ),
     Invalid(
-        "tj-deletion-policy", TJ, with_value(f"{SPEC}.deletionPolicy", "Delete"), ("spec.deletionPolicy",)
+        "tj-deletion-policy", TJ, with_value(f"{SPEC}.deletionPolicy", "Destroy"), ("spec.deletionPolicy",)
     ),
     Invalid("tj-project-uppercase", TJ, with_value(f"{SPEC}.projectID", "Acme-Prod"), ("spec.projectID",)),
     Invalid("tj-location-bad", TJ, with_value(f"{SPEC}.location", "us central1"), ("spec.location",)),
