@@ -57,6 +57,8 @@ class Observation:
     resource before a restart; "identity": created for the same manifest by another cluster or an earlier
     incarnation of the resource; "import": named by the spec); the reconciler reports it as an event.
     `conditions` are further conditions the backend alone can judge (type, status, reason, message).
+    `events` are (type, reason, message) the backend wants recorded for what this observation found new
+    (the backend decides, from the status it was given, that it is new, so a repeat poll records nothing).
     `searched_at`, on an observation that found nothing, is when the search that proved the absence started
     (UNIX seconds; None: a live read just now). The reconciler trusts the absence of a job whose create may
     have been sent only if that search started after the create grace had passed.
@@ -77,6 +79,10 @@ class Observation:
     found_by: str | None = None
     searched_at: float | None = None
     conditions: list[tuple[ConditionType, str, Reason, str]] = field(default_factory=list)
+    events: list[tuple[str, Reason, str]] = field(default_factory=list)
+    # Set by a backend's delete while it waits on something other than the remote object stopping (the
+    # removal of a job's outputs): the Reconciling message while the resource is being deleted.
+    deleting_message: str = ""
 
 
 @dataclass
@@ -85,11 +91,14 @@ class CreateCheck:
 
     `status` holds fields for status (written whether or not the create goes ahead); `blocked` is the
     (reason, message) of a check that forbids the create, which the reconciler turns into Stalled=True, and
-    looks again after `retry_after` seconds; `events` are (type, reason, message) to record.
+    looks again after `retry_after` seconds; `waiting` is the (reason, message) of one that defers it (a
+    dependency not ready yet), which the reconciler turns into Reconciling=True and looks again after
+    `retry_after` (or when woken); `events` are (type, reason, message) to record.
     """
 
     status: JsonObject = field(default_factory=dict)
     blocked: tuple[Reason, str] | None = None
+    waiting: tuple[Reason, str] | None = None
     retry_after: float = 60.0
     events: list[tuple[str, Reason, str]] = field(default_factory=list)
 

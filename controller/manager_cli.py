@@ -17,6 +17,7 @@ from controller.api.resource import GROUP, VERSION
 from controller.api.tunedmodel import TUNED_MODEL
 from controller.api.tuningjob import TUNING_JOB
 from controller.api.tuningtenant import TUNING_TENANT
+from controller.backends.dependencies import referenced_jobs
 from controller.backends.gemini_clients import GeminiClients
 from controller.backends.kube_refs import api_reader
 from controller.backends.tunedmodel import TunedModelBackend, TunedModelSettings
@@ -29,10 +30,10 @@ from controller.google.storage import StorageClient
 from controller.google.vertex import VertexClient
 from controller.preflight import DatasetPreflight
 from controller.reconciler import Reconciler
-from controller.runtime.kubeapi import CONFIGMAPS, ResourceRef
+from controller.runtime.kubeapi import CONFIGMAPS, JsonObject, ResourceRef
 from controller.runtime.log import setup_logging
 from controller.runtime.manager import Manager
-from controller.runtime.mapping import map_to_owner
+from controller.runtime.mapping import map_by_reference, map_to_owner
 from controller.runtime.metrics import Metrics
 from controller.runtime.predicates import ignore_status_only_updates
 from controller.tenancy import Tenancy
@@ -108,7 +109,12 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
         auth = operator_auth if identity is None else tenant_auth(cfg, identity)
         client = vertex if identity is None else vertex_client(auth)
         preflight = DatasetPreflight(storage_client(auth), cfg.preflight)
-        return TuningJobBackend(client, cfg.vertex, tenancy=tenancy, preflight=preflight)
+        return TuningJobBackend(
+            client, cfg.vertex, tenancy=tenancy, preflight=preflight, jobs=cached_tuning_job
+        )
+
+    def cached_tuning_job(namespace: str, name: str) -> JsonObject | None:
+        return manager.informer(TUNINGJOBS).store.get(f"{namespace}/{name}")
 
     operator_auth = google_auth(cfg)
     vertex = vertex_client(operator_auth)
@@ -139,6 +145,12 @@ def build_manager(cfg: OperatorConfig, api_client: k8s.ApiClient) -> Manager:
     )
     manager.add_controller(TUNING_JOB.kind, TUNINGJOBS, tuning_jobs, predicate=ignore_status_only_updates)
     watch_tenancy(manager, tenancy)
+    # A TuningJob that changes (becomes Ready, fails, is re-created) wakes the jobs tuning on from it.
+    manager.watch(
+        TUNINGJOBS,
+        kind=TUNING_JOB.kind,
+        map_fn=map_by_reference(manager.informer(TUNINGJOBS).store, referenced_jobs),
+    )
     manager.watch(
         CONFIGMAPS,
         kind=TUNING_JOB.kind,

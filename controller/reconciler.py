@@ -174,6 +174,12 @@ class Reconciler:
                     self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
                 if checked.blocked is not None:
                     return self._blocked_before_create(obj, status, checked)
+                if checked.waiting is not None:
+                    why, text = checked.waiting
+                    self._write_status(
+                        obj, status, self._waiting(obj, {**status, **checked.status}, why, text)
+                    )
+                    return Result(requeue_after=checked.retry_after)
                 checked_status = checked.status
                 waiting = self._waiting_for_turn(obj, status, observation, checked_status)
                 if waiting is not None:
@@ -200,6 +206,8 @@ class Reconciler:
         new_status = self._status_from(obj, status, observation, extra)
         if not just_created:  # the Created event already says where the new job stands
             self._report_transition(obj, status, observation)
+        for event_type, why, text in observation.events:
+            self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
         self._write_status(obj, status, new_status, superseded)
         self._export_metrics(obj, new_status, observation)
         return Result(requeue_after=observation.poll_after)
@@ -371,7 +379,10 @@ class Reconciler:
                     # leave that job running with no resource. Look again once it would have appeared.
                     log.info("deleting: a create may still be in flight; looking again in %.0fs", wait)
                     return Result(requeue_after=wait)
-                if observation.exists and not self.backend.delete(obj, observation):
+                removed = not observation.exists or self.backend.delete(obj, observation)
+                for event_type, why, text in observation.events:
+                    self.events.record(obj, event_type, why, text)  # type: ignore[arg-type]
+                if not removed:
                     new_status = self._status_from(obj, status, observation, {})
                     new_status["conditions"] = self._conditions(
                         obj,
@@ -416,6 +427,8 @@ class Reconciler:
         return max(0.0, self.settings.create_grace_seconds - elapsed)
 
     def _deleting_message(self, observation: Observation) -> str:
+        if observation.deleting_message:
+            return observation.deleting_message
         state = observation.status.get("state") or observation.phase.value
         return f"deleting: waiting for the {self.backend.noun} to stop (now {state})"
 

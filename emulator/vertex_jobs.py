@@ -428,6 +428,8 @@ class VertexJobs:
     def create(self, project: str, location: str, body: Any) -> dict[str, Any]:
         spec = validate_create(body)
         number = self._config.project_number(project)
+        if spec.get("preTunedModel"):
+            spec["preTunedModel"] = self._pre_tuned_source(number, location, spec["preTunedModel"])
         tuning = spec[tuning_spec_key(spec)]
         hyper = tuning.get("hyperParameters") or {}
         epochs = int(hyper.get("epochCount") or DEFAULT_EPOCHS)
@@ -580,6 +582,39 @@ class VertexJobs:
         if job is None or job.project != self._config.project_number(project) or job.location != location:
             return None
         return job
+
+    def _pre_tuned_source(self, number: str, location: str, pre: dict[str, Any]) -> dict[str, Any]:
+        """The PreTunedModel as the job echoes it (with its output-only `baseModel`), once the model is found:
+        a model of a succeeded job in this project and location, and the checkpoint, if named, one of its.
+
+        Tuning from a model in another region is refused as not found (Vertex AI keeps data in the region).
+        """
+        name = str(pre["tunedModelName"])
+        parts = name.split("/")
+        model_id = parts[5].split("@", 1)[0]
+        source = None
+        if parts[3] == location and self._config.project_number(parts[1]) == number:
+            now = self._clock.now()
+            source = next(
+                (
+                    j
+                    for j in self.jobs_in(number, location)
+                    if j.model_id == model_id and phase_at(j, now).state == SUCCEEDED
+                ),
+                None,
+            )
+        if source is None:
+            raise not_found(f"Model {name} not found.")
+        checkpoint = pre.get("checkpointId")
+        if checkpoint is not None and checkpoint not in {
+            c["checkpointId"] for c in _tuned_model(source)["checkpoints"]
+        }:
+            raise invalid_argument(
+                f"Checkpoint {checkpoint} does not exist in model {name}.",
+                "tuning_job.pre_tuned_model.checkpoint_id",
+            )
+        base = source.spec.get("baseModel") or (source.spec.get("preTunedModel") or {}).get("baseModel")
+        return {**pre, "baseModel": base} if base else dict(pre)
 
     def jobs_in(self, project: str, location: str) -> list[Job]:
         with self._lock:

@@ -52,6 +52,35 @@ def base_model_id(base_model: str) -> str:
     return base_model.rsplit("/", 1)[-1]
 
 
+# PreTunedModel.tunedModelName (discovery document): `projects/{project}/locations/{location}/models/{model}`,
+# optionally `@{version_id}` or `@{alias}`.
+PRE_TUNED_MODEL_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/models/[^/@]+(@[A-Za-z0-9_-]+)?$")
+
+
+def _check_pre_tuned_model(body: dict[str, Any]) -> None:
+    """`baseModel` and `preTunedModel` are the oneof `source_model`: the proto JSON parser refuses both; the
+    tuned model must be a Model resource name. Whether it exists is checked against the store."""
+    if body.get("baseModel"):
+        raise invalid_argument(
+            "Invalid JSON payload received. Failed to parse input: oneof field 'source_model' is already "
+            "set. Cannot set 'preTunedModel'.",
+            "tuning_job.pre_tuned_model",
+        )
+    pre = body["preTunedModel"]
+    if not isinstance(pre, dict):
+        raise invalid_argument("pre_tuned_model must be an object.", "tuning_job.pre_tuned_model")
+    name = pre.get("tunedModelName")
+    if not isinstance(name, str) or not PRE_TUNED_MODEL_NAME_RE.match(name):
+        raise invalid_argument(
+            f"Invalid tuned model name {name!r}: expected "
+            "projects/{project}/locations/{location}/models/{model}[@{version_id or alias}].",
+            "tuning_job.pre_tuned_model.tuned_model_name",
+        )
+    checkpoint = pre.get("checkpointId")
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise invalid_argument("checkpoint_id must be a string.", "tuning_job.pre_tuned_model.checkpoint_id")
+
+
 def validate_create(raw: Any) -> dict[str, Any]:
     """The normalised job input, or an `ApiError` naming the field that is wrong."""
     if not isinstance(raw, dict):
@@ -60,6 +89,8 @@ def validate_create(raw: Any) -> dict[str, Any]:
     base_model = body.get("baseModel")
     if not base_model and not body.get("preTunedModel"):
         raise invalid_argument("base_model or pre_tuned_model must be set.", "tuning_job.base_model")
+    if body.get("preTunedModel"):
+        _check_pre_tuned_model(body)
     if base_model and (
         not isinstance(base_model, str) or base_model_id(base_model) not in SUPPORTED_BASE_MODELS
     ):

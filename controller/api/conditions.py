@@ -64,6 +64,11 @@ class Reason(StrEnum):
     INVALID_DATASET = "InvalidDataset"
     DATASET_CHECKED = "DatasetChecked"
     DATASET_WARNINGS = "DatasetWarnings"
+    EXAMPLES_DROPPED = "ExamplesDropped"
+    WAITING_FOR_DEPENDENCY = "WaitingForDependency"
+    DEPENDENCY_CYCLE = "DependencyCycle"
+    DEPENDENCY_FAILED = "DependencyFailed"
+    OUTPUTS_DELETED = "OutputsDeleted"
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,37 @@ REASONS: dict[Reason, ReasonDoc] = {
         "The dataset preflight found examples Vertex AI would truncate, drop or partly ignore; the job is "
         "created anyway (spec.preflight.strict makes them block).",
         "Look at status.preflight.problems and fix the data if the warnings matter.",
+    ),
+    Reason.EXAMPLES_DROPPED: ReasonDoc(
+        "(Event) Vertex AI left some training examples out of the job (too many tokens, an invalid image, "
+        "...); the job goes on without them. status.tuningDataStats has the count and a sample of the "
+        "examples' line numbers with Vertex AI's reason for each, and the Ready or Reconciling message "
+        "says so too. Recorded once per job, when the count is first seen.",
+        "Fix or shorten those examples if they matter, and tune again with a new resource; run the dataset "
+        "preflight (spec.preflight) to find such examples before paying for a job.",
+    ),
+    Reason.WAITING_FOR_DEPENDENCY: ReasonDoc(
+        "The TuningJob named by spec.preTunedModel.tuningJobRef is not Ready yet (or does not exist); this "
+        "job is created, from that job's tuned model, as soon as it is. Nothing is created on Google before.",
+        "Nothing; create the referenced TuningJob if the message says it does not exist.",
+    ),
+    Reason.DEPENDENCY_CYCLE: ReasonDoc(
+        "The chain of spec.preTunedModel.tuningJobRef references loops back to this job (named in the "
+        "message), so none of the jobs in it can ever start. The API server cannot see a chain across "
+        "objects at apply time; only a reference to the job itself is refused there.",
+        "Point one of the jobs in the loop at a base model or another tuned model (a new resource: the "
+        "inputs are immutable).",
+    ),
+    Reason.DEPENDENCY_FAILED: ReasonDoc(
+        "The TuningJob named by spec.preTunedModel.tuningJobRef ended without a tuned model (failed, "
+        "cancelled or expired), so this job has nothing to start from.",
+        "Re-create the referenced TuningJob; this job starts once a job of that name is Ready.",
+    ),
+    Reason.OUTPUTS_DELETED: ReasonDoc(
+        "(Event) deletionPolicy Delete: the endpoints the job created and its tuned model were undeployed "
+        "and deleted in Vertex AI; the resource goes away next. A later model version made by continuous "
+        "tuning is kept (the message says so): deleting the model would delete the versions before it.",
+        "Nothing.",
     ),
 }
 

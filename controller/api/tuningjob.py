@@ -17,6 +17,7 @@ from controller.api.base import (
     IMMUTABLE,
     NOT_YET_OBSERVED,
     ApiModel,
+    OneOf,
     ResourceStatusModel,
     StatusModel,
     Timestamp,
@@ -36,6 +37,8 @@ from controller.api.resource import (
 OPERATOR_LABEL_PREFIX = "vertexops"
 # Vertex allows 64 labels on a job; the operator keeps 4 for its own.
 MAX_USER_LABELS = 60
+# Status shows at most this many of the examples Vertex AI left out (it reports a sample itself).
+MAX_DROPPED_EXAMPLES_SHOWN = 10
 
 GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
 TUNING_JOB_NAME_PATTERN = (
@@ -43,8 +46,13 @@ TUNING_JOB_NAME_PATTERN = (
     r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/tuningJobs/[0-9]{1,20}$"
 )
 _INPUTS_OR_IMPORT_MESSAGE = (
-    "spec.baseModel and spec.supervisedTuningSpec are required, unless spec.jobName names an existing "
-    "Vertex AI tuning job to import"
+    "spec.baseModel (or spec.preTunedModel) and spec.supervisedTuningSpec are required, unless spec.jobName "
+    "names an existing Vertex AI tuning job to import"
+)
+# PreTunedModel.tunedModelName: a Model, optionally with a version id or alias (discovery document).
+TUNED_MODEL_NAME_PATTERN = r"^projects/[^/]+/locations/[^/]+/models/[^/@]+(@[A-Za-z0-9_-]+)?$"
+_SELF_REFERENCE_MESSAGE = (
+    "spec.preTunedModel.tuningJobRef.name: a TuningJob cannot tune on from its own model"
 )
 
 LabelKey = Annotated[
@@ -164,6 +172,47 @@ class PublishSpec(ApiModel):
     )
 
 
+class TuningJobRef(ApiModel):
+    """Another TuningJob of the same namespace. There is deliberately no namespace field: a job can only
+    build on a job its own namespace (and so its own team and Google identity) owns."""
+
+    name: ObjectName = Field(description="Name of the TuningJob, in the same namespace as this one.")
+
+
+class PreTunedModel(ApiModel):
+    """The tuned model a continuous-tuning job starts from, instead of a base model."""
+
+    one_of = (OneOf(("tunedModelName", "tuningJobRef"), required=True),)
+
+    tuned_model_name: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=TUNED_MODEL_NAME_PATTERN,
+        description=(
+            "The Model to tune on from: projects/P/locations/L/models/M, optionally with @VERSION or @ALIAS "
+            "(the default version when absent). It must be in the job's project and region."
+        ),
+    )
+    tuning_job_ref: TuningJobRef | None = Field(
+        default=None,
+        description=(
+            "Another TuningJob in this namespace whose tuned model to tune on from, the GitOps way: this job "
+            "waits (Reconciling, reason WaitingForDependency) until that one is Ready, then starts from its "
+            "status.tunedModel.model. A chain of references that loops back is refused (Stalled, reason "
+            "DependencyCycle)."
+        ),
+    )
+    checkpoint_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description=(
+            "The checkpoint of that model to start from (see status.tunedModel.checkpoints of the job that "
+            "made it); the model's default checkpoint when absent."
+        ),
+    )
+
+
 class PreflightMode(StrEnum):
     REQUIRED = "Required"
     WARN_ONLY = "WarnOnly"
@@ -234,7 +283,16 @@ class TuningJobSpec(ApiModel):
         json_schema_extra=IMMUTABLE,
         description=(
             "Gemini model to tune, as Vertex AI names it, such as gemini-2.5-flash. Required unless "
-            "spec.jobName imports a job."
+            "spec.preTunedModel is given or spec.jobName imports a job."
+        ),
+    )
+    pre_tuned_model: PreTunedModel | None = Field(
+        default=None,
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Continuous tuning: tune on from an already tuned model instead of spec.baseModel (not both). "
+            "Vertex AI makes the result a new version of that model, or a new model when "
+            "tunedModelDisplayName differs."
         ),
     )
     supervised_tuning_spec: SupervisedTuningSpec | None = Field(
@@ -293,12 +351,15 @@ class TuningJobSpec(ApiModel):
             "The operator's identity needs iam.serviceAccounts.actAs on it."
         ),
     )
-    deletion_policy: Literal["Cancel", "Orphan"] | None = Field(
+    deletion_policy: Literal["Cancel", "Orphan", "Delete"] | None = Field(
         default=None,
         description=(
             "What deleting this resource does to the remote job: Cancel cancels a running job and waits for "
-            "it to stop; Orphan leaves the job and its outputs alone. When absent: Cancel, except for a job "
-            "imported with spec.jobName, which is left alone (it was created outside Kubernetes)."
+            "it to stop, and leaves a finished job's tuned model and endpoints in place; Orphan leaves the "
+            "job and its outputs alone; Delete cancels a running job, then undeploys and deletes every "
+            "endpoint the job created and deletes its tuned model, keeping the finalizer until they are "
+            "gone. When absent: Cancel, except for a job imported with spec.jobName, which is left alone "
+            "(it was created outside Kubernetes)."
         ),
     )
     adoption_policy: Literal["IfExists", "Never"] | None = Field(
@@ -322,16 +383,21 @@ class TuningJobSpec(ApiModel):
         ),
     )
 
+    one_of = (OneOf(("baseModel", "preTunedModel")),)
     cel_rules = (
         {
-            "rule": "has(self.jobName) || (has(self.baseModel) && has(self.supervisedTuningSpec))",
+            "rule": (
+                "has(self.jobName) || "
+                "((has(self.baseModel) || has(self.preTunedModel)) && has(self.supervisedTuningSpec))"
+            ),
             "message": _INPUTS_OR_IMPORT_MESSAGE,
         },
     )
 
     @model_validator(mode="after")
     def _inputs_or_import(self) -> Self:
-        if self.job_name is None and (self.base_model is None or self.supervised_tuning_spec is None):
+        source = self.base_model or self.pre_tuned_model
+        if self.job_name is None and (source is None or self.supervised_tuning_spec is None):
             raise ValueError(_INPUTS_OR_IMPORT_MESSAGE)
         return self
 
@@ -340,7 +406,7 @@ class TuningJobSpec(ApiModel):
         """Whether the resource follows a job created outside Kubernetes rather than declaring one."""
         return self.job_name is not None
 
-    def effective_deletion_policy(self) -> Literal["Cancel", "Orphan"]:
+    def effective_deletion_policy(self) -> Literal["Cancel", "Orphan", "Delete"]:
         if self.deletion_policy is not None:
             return self.deletion_policy
         return "Orphan" if self.imported else "Cancel"
@@ -368,6 +434,17 @@ class Checkpoint(StatusModel):
     endpoint: str | None = Field(default=None, description="Endpoint resource name serving this checkpoint.")
 
 
+class PreTunedModelStatus(StatusModel):
+    """The tuned model a continuous-tuning job started from."""
+
+    tuned_model_name: str | None = Field(default=None, description="The Model the job tuned on from.")
+    checkpoint_id: str | None = Field(default=None, description="Its checkpoint, when one was chosen.")
+    base_model: str | None = Field(default=None, description="The base model that Model was tuned from.")
+    tuning_job: str | None = Field(
+        default=None, description="The TuningJob (spec.preTunedModel.tuningJobRef) that made the Model."
+    )
+
+
 class TuningOutput(StatusModel):
     """The model and endpoint the job produced."""
 
@@ -391,6 +468,43 @@ class TuningDataStats(StatusModel):
     )
     total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
     tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+    total_truncated_example_count: int | None = Field(
+        default=None,
+        description=(
+            "Examples Vertex AI left out of the training (too many tokens, an invalid image, too many "
+            "images, ...); the job runs without them."
+        ),
+    )
+    truncated_example_indices: list[int] | None = Field(
+        default=None,
+        description=(
+            f"A sample of the left-out examples' line numbers in the training file (from 1; at most "
+            f"{MAX_DROPPED_EXAMPLES_SHOWN})."
+        ),
+    )
+    dropped_example_reasons: list[str] | None = Field(
+        default=None,
+        description="Vertex AI's reason for each example in truncatedExampleIndices, in the same order.",
+    )
+
+
+class TuningJobSubState(StrEnum):
+    """Vertex AI's detail state of a pending or running job (v1beta1 `tuningJobState`)."""
+
+    WAITING_FOR_QUOTA = "TUNING_JOB_STATE_WAITING_FOR_QUOTA"
+    PROCESSING_DATASET = "TUNING_JOB_STATE_PROCESSING_DATASET"
+    WAITING_FOR_CAPACITY = "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
+    TUNING = "TUNING_JOB_STATE_TUNING"
+    POST_PROCESSING = "TUNING_JOB_STATE_POST_PROCESSING"
+
+
+class TuningJobMetadata(StatusModel):
+    """Vertex AI's progress counters of the job (v1beta1 `tuningJobMetadata`)."""
+
+    completed_epoch_count: int | None = Field(default=None, description="Epochs completed so far.")
+    completed_step_count: int | None = Field(
+        default=None, description="Steps completed so far (Vertex AI reports it for some methods only)."
+    )
 
 
 class TrainingMetrics(StatusModel):
@@ -504,6 +618,18 @@ class TuningJobStatus(ResourceStatusModel):
             "JOB_STATE_FAILED, JOB_STATE_CANCELLED, ..."
         ),
     )
+    tuning_job_state: str | None = Field(
+        default=None,
+        description=(
+            "Where a pending or running job really is, as Vertex AI reports it (v1beta1 tuningJobState): "
+            "TUNING_JOB_STATE_WAITING_FOR_QUOTA, TUNING_JOB_STATE_PROCESSING_DATASET, "
+            "TUNING_JOB_STATE_WAITING_FOR_CAPACITY, TUNING_JOB_STATE_TUNING or "
+            "TUNING_JOB_STATE_POST_PROCESSING. Removed once the job has ended."
+        ),
+    )
+    tuning_job_metadata: TuningJobMetadata | None = Field(
+        default=None, description="Vertex AI's progress counters of the job (v1beta1 tuningJobMetadata)."
+    )
     name: str | None = Field(
         default=None, description="Resource name of the job, projects/P/locations/L/tuningJobs/ID."
     )
@@ -542,6 +668,9 @@ class TuningJobStatus(ResourceStatusModel):
     tuned_model: TuningOutput | None = Field(
         default=None, description="The tuned model and endpoint, once the job succeeded."
     )
+    pre_tuned_model: PreTunedModelStatus | None = Field(
+        default=None, description="With spec.preTunedModel: the tuned model the job started from."
+    )
     experiment: str | None = Field(
         default=None, description="Vertex AI Experiment (metadata context) holding the job's metrics."
     )
@@ -573,6 +702,14 @@ class TuningJob(ApiModel):
     spec: TuningJobSpec
     status: TuningJobStatus | None = None
 
+    @model_validator(mode="after")
+    def _not_its_own_dependency(self) -> Self:
+        """The model side of the CRD's root rule (TUNING_JOB.root_validations)."""
+        ref = self.spec.pre_tuned_model.tuning_job_ref if self.spec.pre_tuned_model else None
+        if ref is not None and self.metadata.name is not None and ref.name == self.metadata.name:
+            raise ValueError(_SELF_REFERENCE_MESSAGE)
+        return self
+
 
 TUNING_JOB = ResourceInfo(
     kind="TuningJob",
@@ -585,6 +722,11 @@ TUNING_JOB = ResourceInfo(
     ),
     printer_columns=(
         PrinterColumn("State", ".status.state", description="Vertex AI job state."),
+        PrinterColumn(
+            "Sub-State",
+            ".status.tuningJobState",
+            description="Where a pending or running job is: waiting for quota, processing the dataset, ...",
+        ),
         ready_column(),
         PrinterColumn("Progress", ".status.progress", description="Progress of the job where known."),
         PrinterColumn(
@@ -594,5 +736,14 @@ TUNING_JOB = ResourceInfo(
             "Endpoint", ".status.tunedModel.endpoint", description="Endpoint of the tuned model.", priority=1
         ),
         age_column(),
+    ),
+    root_validations=(
+        {
+            "rule": (
+                "!has(self.spec.preTunedModel) || !has(self.spec.preTunedModel.tuningJobRef) || "
+                "self.spec.preTunedModel.tuningJobRef.name != self.metadata.name"
+            ),
+            "message": _SELF_REFERENCE_MESSAGE,
+        },
     ),
 )

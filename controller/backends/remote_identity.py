@@ -42,6 +42,7 @@ IDENTITY_VERSION = 1
 # change without the job being a different one.
 _INPUT_FIELDS = (
     "baseModel",
+    "preTunedModel",  # absent from older jobs' specs, so their identities do not change
     "supervisedTuningSpec",
     "tunedModelDisplayName",
     "description",

@@ -23,6 +23,14 @@ from pydantic import ValidationError
 from controller.api.base import format_timestamp
 from controller.api.conditions import ConditionType, Reason
 from controller.api.tuningjob import TuningJobSpec
+from controller.backends.dependencies import DependencyNotReady, JobLookup, PreTunedSource, resolve
+from controller.backends.job_detail import (
+    dropped_event,
+    dropped_note,
+    dropped_status,
+    sub_state_phrase,
+    sub_state_status,
+)
 from controller.backends.remote_identity import (
     IDENTITY_LABEL,
     choose_by_identity,
@@ -31,6 +39,7 @@ from controller.backends.remote_identity import (
     import_differences,
 )
 from controller.backends.test_prompts import answer_prompts
+from controller.backends.vertex_cleanup import remove_outputs
 from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError, intent_time
@@ -96,10 +105,14 @@ class TuningJobBackend:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         tenancy: Tenancy | None = None,
         preflight: DatasetPreflight | None = None,
+        jobs: JobLookup | None = None,
     ) -> None:
         self.client = client
         # Reads the datasets with the same credential as `client` (one backend per Google identity).
         self.preflight = preflight
+        # The operator's cache of TuningJobs, for spec.preTunedModel.tuningJobRef (controller.backends
+        # .dependencies); without it, such a job waits.
+        self.jobs: JobLookup = jobs or (lambda _namespace, _name: None)
         self.tenancy = tenancy
         self.settings = settings
         self.poller = poller or LocationPoller(client, clock)
@@ -149,7 +162,15 @@ class TuningJobBackend:
     def check_before_create(self, obj: JsonObject) -> CreateCheck:
         """The dataset preflight (controller.preflight): nothing for an imported job or without a reader."""
         spec = _spec(obj)
-        if spec.job_name or self.preflight is None:
+        if spec.job_name:
+            return CreateCheck()
+        try:
+            resolve(obj, self.jobs)
+        except DependencyNotReady as err:
+            if err.stalled:
+                return CreateCheck(blocked=(err.reason, err.message), retry_after=300.0)
+            return CreateCheck(waiting=(err.reason, err.message), retry_after=60.0)
+        if self.preflight is None:
             return CreateCheck()
         required_by = self.tenancy.preflight_required_by(obj) if self.tenancy is not None else None
         return self.preflight.check(obj, spec, required_by=required_by)
@@ -162,7 +183,11 @@ class TuningJobBackend:
             )
         project, location = self._where(spec, obj)
         identity = self._identity(obj, spec, project, location)
-        body = _create_body(obj, identity)
+        try:
+            source = resolve(obj, self.jobs)
+        except DependencyNotReady as err:  # checked just before; changed since (a dependency re-created)
+            raise SpecError(err.reason, err.message, retry_after=10.0) from err
+        body = _create_body(obj, identity, source)
         job = self.client.create_tuning_job(project, location, body)
         self._remember_name(obj["metadata"]["uid"], job.name)
         self.poller.remember(project, location, job)
@@ -175,7 +200,9 @@ class TuningJobBackend:
 
     def delete(self, obj: JsonObject, observation: Observation) -> bool:
         if observation.phase.terminal:
-            return True
+            if _spec(obj).effective_deletion_policy() != "Delete":
+                return True
+            return self._remove_outputs(obj, observation)
         if observation.phase is Phase.CANCELLING:
             return False
         name = observation.status.get("name") or ""
@@ -191,6 +218,15 @@ class TuningJobBackend:
         with self._lock:
             self._cancel_sent[name] = self._clock()
         return False
+
+    def _remove_outputs(self, obj: JsonObject, observation: Observation) -> bool:
+        """deletionPolicy Delete, once the job has ended: its endpoints and model (vertex_cleanup)."""
+        tuned = observation.status.get("tunedModel") or (obj.get("status") or {}).get("tunedModel") or {}
+        progress = remove_outputs(self.client, tuned)
+        observation.deleting_message = progress.message
+        if progress.done and tuned:
+            observation.events.append(("Normal", Reason.OUTPUTS_DELETED, progress.message))
+        return progress.done
 
     def orphan_on_delete(self, obj: JsonObject) -> bool:
         return _spec(obj).effective_deletion_policy() == "Orphan"
@@ -298,6 +334,15 @@ class TuningJobBackend:
     def _observe_job(self, obj: JsonObject, project: str, location: str, job: TuningJob) -> Observation:
         status = obj.get("status") or {}
         fields = _job_status(job, project, location)
+        if job.pre_tuned_model is not None:
+            ref = ((obj.get("spec") or {}).get("preTunedModel") or {}).get("tuningJobRef") or {}
+            started_from = {
+                "tunedModelName": job.pre_tuned_model.tuned_model_name or None,
+                "checkpointId": job.pre_tuned_model.checkpoint_id,
+                "baseModel": job.pre_tuned_model.base_model,
+                "tuningJob": ref.get("name"),
+            }
+            fields["preTunedModel"] = {k: v for k, v in started_from.items() if v}
         phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
         reading = self._read_metrics(project, location, job, phase, status)
         if reading is not None:
@@ -311,7 +356,7 @@ class TuningJobBackend:
                 **(fields.get("latestMetrics") or status.get("latestMetrics") or {}),
                 "readTime": format_timestamp(self._now()),
             }
-        fields["progress"] = _progress(fields, status)
+        fields["progress"] = _progress(fields, status, _epoch_count(job))
         changed = job.state != status.get("state")
         if phase.terminal:
             poll_after = None
@@ -322,12 +367,15 @@ class TuningJobBackend:
         endpoint = job.tuned_model.endpoint if job.tuned_model else ""
         model = job.tuned_model.model if job.tuned_model else ""
         ready = phase is Phase.SUCCEEDED and bool(endpoint)
+        stats = fields.get("tuningDataStats") or status.get("tuningDataStats")
+        dropped = dropped_event(status.get("tuningDataStats"), fields.get("tuningDataStats"))
         return Observation(
             exists=True,
             phase=phase,
             reason=reason,
-            message=_message(job, phase),
+            message=_with_note(_message(job, phase, fields), dropped_note(stats)),
             status=fields,
+            events=[dropped] if dropped else [],
             ready=ready,
             outputs={"tuningJob": job.name, "model": model, "endpoint": endpoint} if ready else {},
             poll_after=poll_after,
@@ -346,7 +394,10 @@ class TuningJobBackend:
             exists=True,
             phase=phase,
             reason=reason,
-            message=_terminal_message(state, phase, tuned.get("model", ""), tuned.get("endpoint", ""), error),
+            message=_with_note(
+                _terminal_message(state, phase, tuned.get("model", ""), tuned.get("endpoint", ""), error),
+                dropped_note(status.get("tuningDataStats")),
+            ),
             status={"state": state, "name": status.get("name")},
             ready=ready,
             outputs={
@@ -406,7 +457,7 @@ def _spec_matched(spec: TuningJobSpec, job: TuningJob) -> tuple[ConditionType, s
     )
 
 
-def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
+def _create_body(obj: JsonObject, identity: str, source: PreTunedSource | None) -> dict[str, Any]:
     spec = obj["spec"]
     body: dict[str, Any] = {
         key: spec[key]
@@ -420,6 +471,8 @@ def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
         )
         if spec.get(key) is not None
     }
+    if source is not None:
+        body["preTunedModel"] = source.to_api()
     hyper = (body.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
     if "epochCount" in hyper:  # int64: a JSON string on the wire
         body["supervisedTuningSpec"] = {
@@ -464,7 +517,9 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
             "totalTuningCharacterCount": stats.total_tuning_character_count,
             "totalBillableTokenCount": stats.total_billable_token_count,
             "tuningStepCount": stats.tuning_step_count,
+            **dropped_status(stats),
         }
+    fields.update(sub_state_status(job, job.is_terminal))
     return fields
 
 
@@ -498,7 +553,8 @@ def _metrics_status(metrics: TuningMetrics, now: datetime) -> JsonObject | None:
     return result
 
 
-def _progress(fields: JsonObject, status: JsonObject) -> str | None:
+def _progress(fields: JsonObject, status: JsonObject, epochs: int | None) -> str | None:
+    """From the latest metrics' step, else from Vertex AI's count of completed epochs (v1beta1)."""
     if fields.get("state") == "JOB_STATE_SUCCEEDED":
         return "100%"
     total = (fields.get("tuningDataStats") or {}).get("tuningStepCount") or 0
@@ -506,7 +562,20 @@ def _progress(fields: JsonObject, status: JsonObject) -> str | None:
     step = metrics.get("step")
     if total and step is not None:
         return f"{min(100, round(100 * step / total))}%"
+    done = (fields.get("tuningJobMetadata") or {}).get("completedEpochCount")
+    if done and epochs:
+        return f"{min(100, round(100 * done / epochs))}%"
     return status.get("progress")
+
+
+def _epoch_count(job: TuningJob) -> int | None:
+    """The epochs the job runs, as Vertex AI reports them (it fills in its choice when the spec has none)."""
+    hyper = job.supervised_tuning_spec.hyper_parameters if job.supervised_tuning_spec else None
+    return hyper.epoch_count if hyper is not None else None
+
+
+def _with_note(message: str, note: str) -> str:
+    return f"{message}. {note}" if note and message else message or note
 
 
 def _final_metrics_read(status: JsonObject) -> bool:
@@ -521,11 +590,16 @@ def _metrics_read_after(metrics: JsonObject | None, end: str | None) -> bool:
     return bool(read and end and _parse_time(read) >= _parse_time(end))
 
 
-def _message(job: TuningJob, phase: Phase) -> str:
+def _message(job: TuningJob, phase: Phase, fields: JsonObject) -> str:
+    detail = sub_state_phrase(
+        fields.get("tuningJobState"),
+        (fields.get("tuningJobMetadata") or {}).get("completedEpochCount"),
+        _epoch_count(job),
+    )
     if phase is Phase.PENDING:
-        return f"tuning job {job.name} is queued ({job.state})"
+        return f"tuning job {job.name} is queued ({job.state}){detail}"
     if phase is Phase.RUNNING:
-        return f"tuning job {job.name} is running"
+        return f"tuning job {job.name} is running{detail}"
     if phase is Phase.UNKNOWN:
         return f"tuning job {job.name} is in a state this operator does not know: {job.state}"
     model = job.tuned_model.model if job.tuned_model else ""

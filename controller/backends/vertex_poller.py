@@ -8,6 +8,11 @@ for that one call. So the number of Google calls grows with the number of locati
 Only jobs carrying the operator's `managed-by` label are listed, which keeps the pages small in a project
 that also runs other tuning jobs (the client filters again if the server ignores the filter).
 
+The listing goes through v1beta1, not v1: the same paths and jobs, plus `tuningJobState` (waiting for quota,
+processing the dataset, waiting for capacity, tuning, post-processing) and `tuningJobMetadata` (completed
+epochs). Reading those per job with a `get` would cost one call per running job per interval; through the
+listing the operator already makes they cost none. Everything else is still read and written through v1.
+
 The same listing answers "is there already a job for this resource?" (`find`, by the UID or identity label)
 before a create, so looking for a job to adopt costs no Google call of its own: a burst of new resources in
 one location shares one list per interval.
@@ -27,6 +32,8 @@ from controller.google.vertex import VertexClient
 MANAGED_BY_LABEL = "vertexops-managed-by"  # inside the prefix the CRD reserves for the operator
 MANAGED_BY_VALUE = "vertexops"
 UID_LABEL = "vertexops-uid"
+# The API version of the listing: see the module docstring.
+LIST_API_VERSION = "v1beta1"
 
 
 @dataclass
@@ -89,7 +96,7 @@ class LocationPoller:
                 started = self._clock()
                 listed_at = time.time()
                 jobs = self._client.find_tuning_jobs_by_labels(
-                    project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+                    project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, version=LIST_API_VERSION
                 )
                 snapshot.jobs = {job.name: job for job in jobs}
                 snapshot.by_label = _index(snapshot.jobs)

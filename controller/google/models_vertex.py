@@ -98,10 +98,30 @@ class SupervisedTuningDataStats(ApiModel):
     total_tuning_character_count: Int64 = 0
     total_billable_token_count: Int64 = 0
     tuning_step_count: Int64 = 0
+    # Examples Vertex left out of the data (too many tokens, an invalid image, ...): the count, a partial
+    # sample of their 1-based indices, and for each sampled index the reason (v1 and v1beta1 alike).
+    total_truncated_example_count: Int64 = 0
+    truncated_example_indices: list[Int64] = []
+    dropped_example_reasons: list[str] = []
 
 
 class TuningDataStats(ApiModel):
     supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
+
+
+class PreTunedModel(ApiModel):
+    """Continuous tuning's source: a tuned Model (and checkpoint); `baseModel` is output only."""
+
+    tuned_model_name: str = ""
+    checkpoint_id: str | None = None
+    base_model: str | None = None
+
+
+class TuningJobMetadata(ApiModel):
+    """v1beta1 progress counters; `completedStepCount` is documented as set for multi-step RL only."""
+
+    completed_epoch_count: Int64 = 0
+    completed_step_count: Int64 = 0
 
 
 class TuningJob(ApiModel):
@@ -109,6 +129,7 @@ class TuningJob(ApiModel):
 
     name: str
     base_model: str | None = None
+    pre_tuned_model: PreTunedModel | None = None
     supervised_tuning_spec: SupervisedTuningSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
@@ -124,6 +145,11 @@ class TuningJob(ApiModel):
     tuning_data_stats: TuningDataStats | None = None
     service_account: str | None = None
     encryption_spec: EncryptionSpec | None = None
+    # v1beta1 only (absent from a v1 answer): where a pending or running job really is
+    # (TUNING_JOB_STATE_WAITING_FOR_QUOTA, ..._PROCESSING_DATASET, ..._WAITING_FOR_CAPACITY, ..._TUNING,
+    # ..._POST_PROCESSING), and its progress counters.
+    tuning_job_state: str | None = None
+    tuning_job_metadata: TuningJobMetadata | None = None
 
     @property
     def job_id(self) -> str:
@@ -137,7 +163,8 @@ class TuningJob(ApiModel):
 class TuningJobCreate(ApiModel):
     """The body of `tuningJobs.create`: inputs only (Vertex generates the id and every output field)."""
 
-    base_model: str
+    base_model: str | None = None
+    pre_tuned_model: PreTunedModel | None = None
     supervised_tuning_spec: SupervisedTuningSpec
     tuned_model_display_name: str | None = None
     description: str | None = None

@@ -30,6 +30,7 @@ API = "aiplatform"
 _NAME_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/")
 _JOB_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/tuningJobs/[^/:]+$")
 _ENDPOINT_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/endpoints/[^/:]+$")
+_MODEL_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/models/[^/:@]+(@[A-Za-z0-9_-]+)?$")
 # What generateContent serves: a tuned model's endpoint, or a base model (`publishers/google/models/...`).
 _GENERATE_TARGET_RE = re.compile(
     r"^projects/[^/]+/locations/[^/]+/(endpoints/[^/:]+|publishers/[^/]+/models/[^/:]+)$"
@@ -117,10 +118,11 @@ class VertexClient(RestClient):
     def __repr__(self) -> str:
         return f"VertexClient(base_url={self._base_url!r}, auth={self._transport.auth!r})"
 
-    def url(self, location: str, path: str) -> str:
-        """The full URL of `path` (a resource name plus any `:verb`) in `location`."""
+    def url(self, location: str, path: str, version: str | None = None) -> str:
+        """The full URL of `path` (a resource name plus any `:verb`) in `location`, in the client's API
+        version unless `version` names another."""
         base = self._base_url or vertex_host(location)
-        return f"{base}/{self._version}/{path}"
+        return f"{base}/{version or self._version}/{path}"
 
     def _url(self, path: str) -> str:
         return self.url(location_of(path), path)
@@ -156,24 +158,41 @@ class VertexClient(RestClient):
         filter: str | None = None,
         page_size: int | None = None,
         page_token: str | None = None,
+        version: str | None = None,
     ) -> TuningJobPage:
-        """One page of `tuningJobs.list`. An empty `next_page_token` means the last page."""
+        """One page of `tuningJobs.list`. An empty `next_page_token` means the last page.
+
+        `version` lists through another API version than the client's (v1beta1 has the same paths and
+        adds fields such as `tuningJobState`)."""
         parent = _parent(project, location)
         params = {"filter": filter or None, "pageSize": page_size, "pageToken": page_token or None}
-        data = self._call(
-            "tuningJobs.list", "GET", f"{parent}/tuningJobs", resource=parent, retry=True, params=params
+        data = self._transport.call(
+            "tuningJobs.list",
+            "GET",
+            self.url(location, f"{parent}/tuningJobs", version),
+            resource=parent,
+            params=params,
+            body=None,
+            retry=True,
+            timeout=None,
         )
         return parse_model(TuningJobPage, data, "tuningJobs.list", parent, api=API)
 
     def iter_tuning_jobs(
-        self, project: str, location: str, *, filter: str | None = None, page_size: int | None = None
+        self,
+        project: str,
+        location: str,
+        *,
+        filter: str | None = None,
+        page_size: int | None = None,
+        version: str | None = None,
     ) -> Iterator[TuningJob]:
         """Every job matching `filter`, fetching pages until the server sends no `nextPageToken`."""
         token: str | None = None
         seen_tokens: set[str] = set()
         while True:
             page = self.list_tuning_jobs_page(
-                project, location, filter=filter, page_size=page_size, page_token=token
+                project, location, filter=filter, page_size=page_size, page_token=token, version=version
             )
             yield from page.tuning_jobs
             if not page.next_page_token:
@@ -191,12 +210,26 @@ class VertexClient(RestClient):
             token = page.next_page_token
 
     def list_tuning_jobs(
-        self, project: str, location: str, *, filter: str | None = None, page_size: int | None = None
+        self,
+        project: str,
+        location: str,
+        *,
+        filter: str | None = None,
+        page_size: int | None = None,
+        version: str | None = None,
     ) -> list[TuningJob]:
-        return list(self.iter_tuning_jobs(project, location, filter=filter, page_size=page_size))
+        return list(
+            self.iter_tuning_jobs(project, location, filter=filter, page_size=page_size, version=version)
+        )
 
     def find_tuning_jobs_by_labels(
-        self, project: str, location: str, labels: Mapping[str, str], *, page_size: int | None = None
+        self,
+        project: str,
+        location: str,
+        labels: Mapping[str, str],
+        *,
+        page_size: int | None = None,
+        version: str | None = None,
     ) -> list[TuningJob]:
         """Jobs carrying every label in `labels`, e.g. the job a resource created before a crash.
 
@@ -208,9 +241,11 @@ class VertexClient(RestClient):
         """
         wanted = dict(labels)
         try:
-            jobs = self.list_tuning_jobs(project, location, filter=label_filter(wanted), page_size=page_size)
+            jobs = self.list_tuning_jobs(
+                project, location, filter=label_filter(wanted), page_size=page_size, version=version
+            )
         except InvalidArgumentError:
-            jobs = self.list_tuning_jobs(project, location, page_size=page_size)
+            jobs = self.list_tuning_jobs(project, location, page_size=page_size, version=version)
         return [job for job in jobs if all(job.labels.get(k) == v for k, v in wanted.items())]
 
     def cancel_tuning_job(self, name: str) -> None:
@@ -223,6 +258,47 @@ class VertexClient(RestClient):
             _JOB_NAME_RE, name, "tuning job name", "projects/{project}/locations/{location}/tuningJobs/{id}"
         )
         self._call("tuningJobs.cancel", "POST", f"{name}:cancel", resource=name, retry=True, body={})
+
+    # -- the outputs of a job: its endpoints and tuned Model (removed by deletionPolicy Delete) -------------
+
+    def get_endpoint(self, name: str) -> dict[str, Any]:
+        """An Endpoint as a plain dict (`deployedModels[{id, model, ...}]` while a model is deployed)."""
+        _check(_ENDPOINT_RE, name, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        return _require_dict(
+            self._call("endpoints.get", "GET", name, resource=name, retry=True), "endpoints.get", name
+        )
+
+    def undeploy_model(self, endpoint: str, deployed_model_id: str) -> dict[str, Any]:
+        """Start undeploying a DeployedModel from an Endpoint; answers a long-running Operation."""
+        _check(_ENDPOINT_RE, endpoint, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        data = self._call(
+            "endpoints.undeployModel",
+            "POST",
+            f"{endpoint}:undeployModel",
+            resource=endpoint,
+            retry=True,  # undeploying twice: the second answers NOT_FOUND, nothing more happens
+            body={"deployedModelId": deployed_model_id},
+        )
+        return _require_dict(data, "endpoints.undeployModel", endpoint)
+
+    def delete_endpoint(self, name: str) -> dict[str, Any]:
+        """Start deleting an Endpoint without deployed models; answers a long-running Operation."""
+        _check(_ENDPOINT_RE, name, "endpoint", "projects/{project}/locations/{location}/endpoints/{id}")
+        data = self._call("endpoints.delete", "DELETE", name, resource=name, retry=True)
+        return _require_dict(data, "endpoints.delete", name)
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        """A Model (of the Model Registry) as a plain dict."""
+        _check(_MODEL_RE, name, "model", "projects/{project}/locations/{location}/models/{id}[@version]")
+        return _require_dict(
+            self._call("models.get", "GET", name, resource=name, retry=True), "models.get", name
+        )
+
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Start deleting a Model that is deployed nowhere; answers a long-running Operation."""
+        _check(_MODEL_RE, name, "model", "projects/{project}/locations/{location}/models/{id}")
+        data = self._call("models.delete", "DELETE", name, resource=name, retry=True)
+        return _require_dict(data, "models.delete", name)
 
     # -- endpoints -----------------------------------------------------------------------------------------
 

@@ -150,6 +150,13 @@ class Immutable:
 
 
 TJ = tuning_job
+MODEL = "projects/acme-ml-prod/locations/us-central1/models/123@1"
+
+
+def _reference_itself(manifest: Manifest) -> None:
+    manifest["spec"]["preTunedModel"] = {"tuningJobRef": {"name": manifest["metadata"]["name"]}}
+
+
 TM = tuned_model
 SPEC = "spec"
 STS = "spec.supervisedTuningSpec"
@@ -215,6 +222,51 @@ INVALID: tuple[Invalid, ...] = (
     ),
     Invalid("tj-base-model-missing", TJ, without(f"{SPEC}.baseModel"), ("spec.baseModel", "spec.jobName")),
     Invalid(
+        "tj-pre-tuned-with-base-model",
+        TJ,
+        with_value(f"{SPEC}.preTunedModel", {"tunedModelName": MODEL}),
+        ("at most one of baseModel or preTunedModel",),
+    ),
+    Invalid(
+        "tj-pre-tuned-two-sources",
+        TJ,
+        apply_all(
+            without(f"{SPEC}.baseModel"),
+            with_value(f"{SPEC}.preTunedModel", {"tunedModelName": MODEL, "tuningJobRef": {"name": "base"}}),
+        ),
+        ("exactly one of tunedModelName or tuningJobRef",),
+    ),
+    Invalid(
+        "tj-pre-tuned-no-source",
+        TJ,
+        apply_all(without(f"{SPEC}.baseModel"), with_value(f"{SPEC}.preTunedModel", {"checkpointId": "2"})),
+        ("exactly one of tunedModelName or tuningJobRef",),
+    ),
+    Invalid(
+        "tj-pre-tuned-model-name-bad",
+        TJ,
+        apply_all(
+            without(f"{SPEC}.baseModel"),
+            with_value(f"{SPEC}.preTunedModel", {"tunedModelName": "gemini-2.5-flash"}),
+        ),
+        ("spec.preTunedModel.tunedModelName",),
+    ),
+    Invalid(
+        "tj-pre-tuned-ref-self",
+        TJ,
+        apply_all(without(f"{SPEC}.baseModel"), _reference_itself),
+        ("spec.preTunedModel.tuningJobRef.name", "its own model"),
+    ),
+    Invalid(
+        "tj-pre-tuned-ref-namespace",
+        TJ,
+        apply_all(
+            without(f"{SPEC}.baseModel"),
+            with_value(f"{SPEC}.preTunedModel", {"tuningJobRef": {"name": "base", "namespace": "other"}}),
+        ),
+        ('unknown field "spec.preTunedModel.tuningJobRef.namespace"',),
+    ),
+    Invalid(
         "tj-tuning-spec-missing",
         TJ,
         without(f"{SPEC}.supervisedTuningSpec"),
@@ -247,7 +299,7 @@ INVALID: tuple[Invalid, ...] = (
         ("spec.tunedModelDisplayName",),
     ),
     Invalid(
-        "tj-deletion-policy", TJ, with_value(f"{SPEC}.deletionPolicy", "Delete"), ("spec.deletionPolicy",)
+        "tj-deletion-policy", TJ, with_value(f"{SPEC}.deletionPolicy", "Destroy"), ("spec.deletionPolicy",)
     ),
     Invalid("tj-project-uppercase", TJ, with_value(f"{SPEC}.projectID", "Acme-Prod"), ("spec.projectID",)),
     Invalid("tj-location-bad", TJ, with_value(f"{SPEC}.location", "us central1"), ("spec.location",)),

@@ -26,8 +26,10 @@ from controller.api.tuningjob import (
     PreflightFile,
     PreflightMode,
     PreflightStatus,
+    PreTunedModelStatus,
     TrainingMetrics,
     TuningDataStats,
+    TuningJobMetadata,
     TuningJobSpec,
     TuningOutput,
 )
@@ -71,6 +73,8 @@ def full_tuning_job_status() -> TuningJobStatus:
         observed_generation=1,
         conditions=_conditions(),
         state="JOB_STATE_SUCCEEDED",
+        tuning_job_state="TUNING_JOB_STATE_POST_PROCESSING",
+        tuning_job_metadata=TuningJobMetadata(completed_epoch_count=3, completed_step_count=120),
         name=job,
         console_url="https://console.cloud.google.com/vertex-ai/generative/language/locations/us-central1/"
         "tuning/tuningJob/4982013113894174720?project=123",
@@ -89,12 +93,21 @@ def full_tuning_job_status() -> TuningJobStatus:
                 Checkpoint(checkpoint_id="1", epoch=1, step=10, endpoint="projects/123/x/endpoints/9")
             ],
         ),
+        pre_tuned_model=PreTunedModelStatus(
+            tuned_model_name="projects/123/locations/us-central1/models/776@1",
+            checkpoint_id="2",
+            base_model="gemini-2.5-flash",
+            tuning_job="support-bot-v1",
+        ),
         experiment="projects/123/locations/us-central1/metadataStores/default/contexts/tuning-experiment-1",
         tuning_data_stats=TuningDataStats(
             tuning_dataset_example_count=500,
             total_tuning_character_count=1_234_567,
             total_billable_token_count=9_876_543_210,
             tuning_step_count=125,
+            total_truncated_example_count=2,
+            truncated_example_indices=[7, 41],
+            dropped_example_reasons=["too many tokens", "invalid image"],
         ),
         latest_metrics=TrainingMetrics(
             step=125,
@@ -206,7 +219,20 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
     _assert_every_field_set([status], "status")
-    _assert_every_field_set([job.spec], "spec")
+    # baseModel and preTunedModel are exclusive, and so are preTunedModel's two sources: one job each.
+    continued = []
+    for name, source in (
+        ("rt-job-from-model", {"tunedModelName": "projects/acme-ml-prod/locations/us-central1/models/7@2"}),
+        ("rt-job-from-job", {"tuningJobRef": {"name": "rt-job"}, "checkpointId": "2"}),
+    ):
+        other = tuning_job(name)
+        del other["spec"]["baseModel"]
+        other["spec"]["preTunedModel"] = source
+        continued.append(TuningJob.model_validate(other))
+    _assert_every_field_set([job.spec, *(c.spec for c in continued)], "spec")
+    for other_job in continued:
+        _, parsed_other = _round_trip(api_client, namespace, "tuningjobs", other_job, status)
+        assert isinstance(parsed_other, TuningJob) and parsed_other.spec == other_job.spec
 
     stored, parsed = _round_trip(api_client, namespace, "tuningjobs", job, status)
 

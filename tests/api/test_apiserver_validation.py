@@ -103,6 +103,7 @@ def test_short_names_category_and_printer_columns(crds: ControlPlane, namespace:
     ]
     status = {
         "state": "JOB_STATE_RUNNING",
+        "tuningJobState": "TUNING_JOB_STATE_TUNING",
         "progress": "40%",
         "latestMetrics": {"trainTotalLoss": 0.25},
         "conditions": [
@@ -121,7 +122,14 @@ def test_short_names_category_and_printer_columns(crds: ControlPlane, namespace:
     )  # fmt: skip
     wide = crds.kubectl("get", "tj", "-n", namespace, "-o", "wide").stdout
     header, row = wide.splitlines()
-    assert header.split() == ["NAME", "STATE", "READY", "PROGRESS", "LOSS", "ENDPOINT", "AGE"]
-    assert row.split()[:5] == ["columns-job", "JOB_STATE_RUNNING", "False", "40%", "0.25"]
+    assert header.split() == ["NAME", "STATE", "SUB-STATE", "READY", "PROGRESS", "LOSS", "ENDPOINT", "AGE"]
+    assert row.split()[:6] == [
+        "columns-job",
+        "JOB_STATE_RUNNING",
+        "TUNING_JOB_STATE_TUNING",
+        "False",
+        "40%",
+        "0.25",
+    ]
     models = crds.kubectl("get", "tm", "-n", namespace).stdout
     assert models.splitlines()[0].split() == ["NAME", "STATE", "READY", "PROGRESS", "AGE"]

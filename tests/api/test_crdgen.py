@@ -132,7 +132,7 @@ def test_enums_ranges_and_patterns_reach_the_crd() -> None:
     assert model["displayName"]["maxLength"] == 40
     assert (model["temperature"]["minimum"], model["temperature"]["maximum"]) == (0, 1)
     assert model["deletionPolicy"]["default"] == "Delete"
-    assert _spec_schema("TuningJob")["properties"]["deletionPolicy"]["enum"] == ["Cancel", "Orphan"]
+    assert _spec_schema("TuningJob")["properties"]["deletionPolicy"]["enum"] == ["Cancel", "Orphan", "Delete"]
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,10 @@ def test_an_import_is_compared_only_on_what_its_spec_states() -> None:
 
 
 def test_a_spec_without_inputs_must_import() -> None:
-    with pytest.raises(ValueError, match=r"spec.baseModel and spec.supervisedTuningSpec are required"):
+    with pytest.raises(
+        ValueError,
+        match=r"spec.baseModel \(or spec.preTunedModel\) and spec.supervisedTuningSpec are required",
+    ):
         TuningJobSpec.model_validate({"baseModel": "gemini-2.5-flash"})
     assert TuningJobSpec.model_validate(
         {"jobName": "projects/p1/locations/us-central1/tuningJobs/1"}

@@ -79,10 +79,12 @@ def test_tuning_job_fields_carry_type_default_and_constraints() -> None:
     fields = _fields("TuningJob", "spec")
     policy = fields["spec.deletionPolicy"]
     assert (policy.type, policy.default, policy.immutable) == ("string", None, False)
-    assert "one of `Cancel`, `Orphan`" in policy.constraints
+    assert "one of `Cancel`, `Orphan`, `Delete`" in policy.constraints
     assert "When absent: Cancel, except for a job imported" in policy.description
     assert not fields["spec.baseModel"].required  # required unless spec.jobName imports a job
-    assert "Required unless spec.jobName imports a job" in fields["spec.baseModel"].description
+    assert "Required unless spec.preTunedModel is given or spec.jobName imports a job" in (
+        fields["spec.baseModel"].description
+    )
     assert not fields["spec.projectID"].required
     assert "at least 1" in fields["spec.supervisedTuningSpec.hyperParameters.epochCount"].constraints
     assert (

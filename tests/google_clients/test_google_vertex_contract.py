@@ -110,9 +110,14 @@ def test_find_by_labels_filters_client_side_when_the_server_ignores_the_filter(
     original = vertex.list_tuning_jobs
 
     def ignoring_filter(
-        project: str, location: str, *, filter: str | None = None, page_size: int | None = None
+        project: str,
+        location: str,
+        *,
+        filter: str | None = None,
+        page_size: int | None = None,
+        version: str | None = None,
     ):  # type: ignore[no-untyped-def]
-        return original(project, location, page_size=page_size)
+        return original(project, location, page_size=page_size, version=version)
 
     monkeypatch.setattr(vertex, "list_tuning_jobs", ignoring_filter)
     assert [j.name for j in vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "y1"})] == [job.name]
@@ -249,3 +254,14 @@ def test_v1beta1_paths_are_served(emu: Emulator) -> None:
         job = beta.create_tuning_job(PROJECT, LOCATION, job_body())
         assert beta.get_tuning_job(job.name).name == job.name
     assert emu.requests("tuningJobs.get")[0].path.startswith("/v1beta1/")
+
+
+def test_listing_through_v1beta1_reads_where_a_pending_job_is(vertex: VertexClient, emu: Emulator) -> None:
+    """v1 has no tuningJobState; the same list through v1beta1 has it (what the operator's poller uses)."""
+    job = vertex.create_tuning_job(PROJECT, LOCATION, job_body(labels={"uid": "z1"}))
+    emu.hold_job(job.name, "TUNING_JOB_STATE_WAITING_FOR_CAPACITY")
+    (v1,) = vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "z1"})
+    (beta,) = vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "z1"}, version="v1beta1")
+    assert v1.tuning_job_state is None
+    assert beta.name == job.name and beta.tuning_job_state == "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
+    assert [r.path.split("/")[1] for r in emu.requests("tuningJobs.list")][-2:] == ["v1", "v1beta1"]
