@@ -122,7 +122,8 @@ def test_a_committed_tuning_job_is_synced_progressing_then_healthy_and_never_out
     listing = run_shell("kubectl-wait", kubeconfig, (cluster.tools.kubectl.parent,)).stdout
     assert "tuningjob.tuning.vertexops.dev/support-bot condition met" in listing, listing
     header = listing.splitlines()[1].split()
-    assert header[:5] == ["NAMESPACE", "NAME", "STATE", "READY", "PROGRESS"] and "LOSS" in header, listing
+    assert header[:6] == ["NAMESPACE", "NAME", "STATE", "SUB-STATE", "READY", "PROGRESS"], listing
+    assert "LOSS" in header, listing
     assert f"{namespace} " in listing and "JOB_STATE_SUCCEEDED" in listing, listing
 
     app = argocd.wait_application(
