@@ -1,4 +1,4 @@
-"""`TuningJob`: a Vertex AI supervised tuning job, declared in Kubernetes.
+"""`TuningJob`: a Vertex AI tuning job (supervised or preference tuning), declared in Kubernetes.
 
 The spec uses the names of the Vertex REST `TuningJob` so a user can move between the two without a
 dictionary; the fields the operator adds (`projectID`, `location`, `deletionPolicy`, `testPrompts`,
@@ -17,6 +17,7 @@ from controller.api.base import (
     IMMUTABLE,
     NOT_YET_OBSERVED,
     ApiModel,
+    OneOf,
     ResourceStatusModel,
     StatusModel,
     Timestamp,
@@ -43,8 +44,8 @@ TUNING_JOB_NAME_PATTERN = (
     r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/tuningJobs/[0-9]{1,20}$"
 )
 _INPUTS_OR_IMPORT_MESSAGE = (
-    "spec.baseModel and spec.supervisedTuningSpec are required, unless spec.jobName names an existing "
-    "Vertex AI tuning job to import"
+    "spec.baseModel and one tuning spec (spec.supervisedTuningSpec or spec.preferenceOptimizationSpec) are "
+    "required, unless spec.jobName names an existing Vertex AI tuning job to import"
 )
 
 LabelKey = Annotated[
@@ -128,6 +129,66 @@ class SupervisedTuningSpec(ApiModel):
     hyper_parameters: HyperParameters | None = Field(
         default=None,
         description="Tuning hyperparameters; Vertex AI picks recommended values for those left out.",
+    )
+    export_last_checkpoint_only: bool | None = Field(
+        default=None,
+        description=(
+            "Keep only the final checkpoint. When false or absent, intermediate checkpoints are kept and "
+            "listed in status.tunedModel.checkpoints."
+        ),
+    )
+
+
+class PreferenceHyperParameters(ApiModel):
+    """Preference-tuning hyperparameters; each one left out is chosen by Vertex AI.
+
+    Vertex REST discovery aiplatform.v1.json (revision 20261106), PreferenceOptimizationHyperParameters:
+    epochCount int64, learningRateMultiplier double, adapterSize (the AdapterSize enum), beta double.
+    """
+
+    epoch_count: int | None = Field(
+        default=None, ge=1, description="Number of passes over the training data (at least 1)."
+    )
+    learning_rate_multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        description="Multiplier applied to the recommended learning rate; must be greater than 0.",
+    )
+    adapter_size: AdapterSize | None = Field(
+        default=None,
+        description="Size of the LoRA adapter; which sizes a base model supports varies.",
+    )
+    beta: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Weight of the KL-divergence regularization that keeps the tuned model close to the base model "
+            "(0 or more); Vertex AI picks a value when absent."
+        ),
+    )
+
+
+class PreferenceOptimizationSpec(ApiModel):
+    """The data and settings of a preference-tuning run (pairs of preferred and rejected answers).
+
+    Vertex REST discovery aiplatform.v1.json (revision 20261106), PreferenceOptimizationSpec: the datasets are
+    "Cloud Storage path[s] ... formatted as a JSONL file" (unlike supervised tuning, no multimodal dataset).
+    """
+
+    training_dataset_uri: str = Field(
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description="Cloud Storage URI (gs://bucket/path.jsonl) of the JSONL preference training data.",
+    )
+    validation_dataset_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description="Cloud Storage URI (gs://bucket/path.jsonl) of JSONL preference validation data.",
+    )
+    hyper_parameters: PreferenceHyperParameters | None = Field(
+        default=None,
+        description="Preference-tuning hyperparameters; Vertex AI picks values for those left out.",
     )
     export_last_checkpoint_only: bool | None = Field(
         default=None,
@@ -241,8 +302,16 @@ class TuningJobSpec(ApiModel):
         default=None,
         json_schema_extra=IMMUTABLE,
         description=(
-            "Training data and settings for supervised fine-tuning. Required unless spec.jobName imports "
-            "a job."
+            "Training data and settings for supervised fine-tuning. Exactly one of supervisedTuningSpec "
+            "and preferenceOptimizationSpec is required, unless spec.jobName imports a job."
+        ),
+    )
+    preference_optimization_spec: PreferenceOptimizationSpec | None = Field(
+        default=None,
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Training data and settings for preference tuning, instead of supervisedTuningSpec: the model "
+            "learns from pairs of a preferred and a rejected answer to each prompt."
         ),
     )
     tuned_model_display_name: str | None = Field(
@@ -322,18 +391,29 @@ class TuningJobSpec(ApiModel):
         ),
     )
 
+    # The one-of `tuning_spec` of the Vertex TuningJob: at most one tuning spec, and (below) one is required
+    # unless the job is imported.
+    one_of = (OneOf(("supervisedTuningSpec", "preferenceOptimizationSpec")),)
     cel_rules = (
         {
-            "rule": "has(self.jobName) || (has(self.baseModel) && has(self.supervisedTuningSpec))",
+            "rule": (
+                "has(self.jobName) || (has(self.baseModel) && "
+                "(has(self.supervisedTuningSpec) || has(self.preferenceOptimizationSpec)))"
+            ),
             "message": _INPUTS_OR_IMPORT_MESSAGE,
         },
     )
 
     @model_validator(mode="after")
     def _inputs_or_import(self) -> Self:
-        if self.job_name is None and (self.base_model is None or self.supervised_tuning_spec is None):
+        if self.job_name is None and (self.base_model is None or self.tuning_spec is None):
             raise ValueError(_INPUTS_OR_IMPORT_MESSAGE)
         return self
+
+    @property
+    def tuning_spec(self) -> SupervisedTuningSpec | PreferenceOptimizationSpec | None:
+        """The one tuning spec set (supervised or preference), or None for an import that states none."""
+        return self.supervised_tuning_spec or self.preference_optimization_spec
 
     @property
     def imported(self) -> bool:
@@ -391,6 +471,23 @@ class TuningDataStats(StatusModel):
     )
     total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
     tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+
+
+class PreferenceDataStats(StatusModel):
+    """Summary of preference-tuning data as Vertex AI counted it (its PreferenceOptimizationDataStats)."""
+
+    tuning_dataset_example_count: int | None = Field(
+        default=None, description="Examples in the training data."
+    )
+    total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
+    tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+    dropped_example_indices: list[int] | None = Field(
+        default=None,
+        description="A sample of the examples Vertex AI left out, by line number in the training data.",
+    )
+    dropped_example_reasons: list[str] | None = Field(
+        default=None, description="For each of droppedExampleIndices, why Vertex AI left the example out."
+    )
 
 
 class TrainingMetrics(StatusModel):
@@ -549,7 +646,10 @@ class TuningJobStatus(ResourceStatusModel):
         default=None, description="The dataset check made before the job was created."
     )
     tuning_data_stats: TuningDataStats | None = Field(
-        default=None, description="Summary of the training data."
+        default=None, description="Summary of the training data of a supervised tuning job."
+    )
+    preference_optimization_data_stats: PreferenceDataStats | None = Field(
+        default=None, description="Summary of the training data of a preference tuning job."
     )
     latest_metrics: TrainingMetrics | None = Field(
         default=None, description="The most recent training and evaluation metrics."
@@ -563,7 +663,7 @@ class TuningJobStatus(ResourceStatusModel):
 
 
 class TuningJob(ApiModel):
-    """A Vertex AI supervised tuning job of a Gemini model."""
+    """A Vertex AI tuning job (supervised or preference tuning) of a Gemini model."""
 
     api_version: Literal["tuning.vertexops.dev/v1alpha1"] = Field(
         default="tuning.vertexops.dev/v1alpha1", alias="apiVersion"
@@ -580,8 +680,8 @@ TUNING_JOB = ResourceInfo(
     singular="tuningjob",
     short_names=("tj",),
     description=(
-        "TuningJob runs a Vertex AI supervised tuning job for a Gemini model and reports its progress, "
-        "metrics and the tuned model's endpoint in status."
+        "TuningJob runs a Vertex AI tuning job (supervised or preference) for a Gemini model and reports "
+        "its progress, metrics and the tuned model's endpoint in status."
     ),
     printer_columns=(
         PrinterColumn("State", ".status.state", description="Vertex AI job state."),

@@ -1,4 +1,4 @@
-"""The Vertex AI supervised tuning job behind a `TuningJob` resource.
+"""The Vertex AI tuning job (supervised or preference tuning) behind a `TuningJob` resource.
 
 Finding the job: by `status.name` once known, or the name spec.jobName imports; before that, in the
 per-location listing the poller makes anyway, by the `vertexops-uid` label (a job this resource created before
@@ -397,6 +397,8 @@ def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
         for key in (
             "baseModel",
             "supervisedTuningSpec",
+            # v1 one-of `tuning_spec` (discovery revision 20261106): the CRD lets exactly one of the two in
+            "preferenceOptimizationSpec",
             "tunedModelDisplayName",
             "description",
             "encryptionSpec",
@@ -404,12 +406,10 @@ def _create_body(obj: JsonObject, identity: str) -> dict[str, Any]:
         )
         if spec.get(key) is not None
     }
-    hyper = (body.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
-    if "epochCount" in hyper:  # int64: a JSON string on the wire
-        body["supervisedTuningSpec"] = {
-            **body["supervisedTuningSpec"],
-            "hyperParameters": {**hyper, "epochCount": str(hyper["epochCount"])},
-        }
+    for key in ("supervisedTuningSpec", "preferenceOptimizationSpec"):
+        hyper = (body.get(key) or {}).get("hyperParameters") or {}
+        if "epochCount" in hyper:  # int64: a JSON string on the wire
+            body[key] = {**body[key], "hyperParameters": {**hyper, "epochCount": str(hyper["epochCount"])}}
     body["labels"] = {
         **(spec.get("labels") or {}),
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
@@ -449,6 +449,18 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
             "totalBillableTokenCount": stats.total_billable_token_count,
             "tuningStepCount": stats.tuning_step_count,
         }
+    preference = job.tuning_data_stats.preference_optimization_data_stats if job.tuning_data_stats else None
+    if preference is not None:
+        fields["preferenceOptimizationDataStats"] = {
+            "tuningDatasetExampleCount": preference.tuning_dataset_example_count,
+            "totalBillableTokenCount": preference.total_billable_token_count,
+            "tuningStepCount": preference.tuning_step_count,
+        }
+        if preference.dropped_example_indices:  # a partial sample, with one reason per index
+            fields["preferenceOptimizationDataStats"].update(
+                droppedExampleIndices=preference.dropped_example_indices,
+                droppedExampleReasons=preference.dropped_example_reasons,
+            )
     return fields
 
 
@@ -485,7 +497,8 @@ def _metrics_status(metrics: TuningMetrics, now: datetime) -> JsonObject | None:
 def _progress(fields: JsonObject, status: JsonObject) -> str | None:
     if fields.get("state") == "JOB_STATE_SUCCEEDED":
         return "100%"
-    total = (fields.get("tuningDataStats") or {}).get("tuningStepCount") or 0
+    stats = fields.get("tuningDataStats") or fields.get("preferenceOptimizationDataStats") or {}
+    total = stats.get("tuningStepCount") or 0
     metrics = fields.get("latestMetrics") or status.get("latestMetrics") or {}
     step = metrics.get("step")
     if total and step is not None:

@@ -72,6 +72,24 @@ class SupervisedTuningSpec(ApiModel):
     export_last_checkpoint_only: bool | None = None
 
 
+class PreferenceOptimizationHyperParameters(ApiModel):
+    """v1 discovery (revision 20261106): epochCount int64, learningRateMultiplier and beta double."""
+
+    epoch_count: Int64 | None = None
+    learning_rate_multiplier: float | None = None
+    adapter_size: str | None = None
+    beta: float | None = None
+
+
+class PreferenceOptimizationSpec(ApiModel):
+    """The `preferenceOptimizationSpec` member of the TuningJob one-of `tuning_spec` (v1, REST)."""
+
+    training_dataset_uri: str = ""
+    validation_dataset_uri: str | None = None
+    hyper_parameters: PreferenceOptimizationHyperParameters | None = None
+    export_last_checkpoint_only: bool | None = None
+
+
 class EncryptionSpec(ApiModel):
     kms_key_name: str
 
@@ -100,8 +118,20 @@ class SupervisedTuningDataStats(ApiModel):
     tuning_step_count: Int64 = 0
 
 
+class PreferenceOptimizationDataStats(ApiModel):
+    """The summary of preference data (v1 discovery): int64 counts, and a partial sample of the dropped
+    examples (1-based indices as int64 strings, one reason each); the distributions are not modelled."""
+
+    tuning_dataset_example_count: Int64 = 0
+    total_billable_token_count: Int64 = 0
+    tuning_step_count: Int64 = 0
+    dropped_example_indices: list[Int64] = []
+    dropped_example_reasons: list[str] = []
+
+
 class TuningDataStats(ApiModel):
     supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
+    preference_optimization_data_stats: PreferenceOptimizationDataStats | None = None
 
 
 class TuningJob(ApiModel):
@@ -110,6 +140,7 @@ class TuningJob(ApiModel):
     name: str
     base_model: str | None = None
     supervised_tuning_spec: SupervisedTuningSpec | None = None
+    preference_optimization_spec: PreferenceOptimizationSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
     state: str = JOB_STATE_UNSPECIFIED
@@ -138,7 +169,8 @@ class TuningJobCreate(ApiModel):
     """The body of `tuningJobs.create`: inputs only (Vertex generates the id and every output field)."""
 
     base_model: str
-    supervised_tuning_spec: SupervisedTuningSpec
+    supervised_tuning_spec: SupervisedTuningSpec | None = None
+    preference_optimization_spec: PreferenceOptimizationSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
     labels: dict[str, str] | None = None

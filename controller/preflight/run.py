@@ -33,6 +33,10 @@ from controller.preflight.lines import prefetched
 from controller.preflight.summary import Unreadable, summarize
 
 CACHE_ENTRIES = 256
+PREFERENCE_NOT_CHECKED = (
+    "preference tuning data is not checked before the job is created (the preflight knows the supervised "
+    "format only); Vertex AI checks it and reports dropped examples in status.preferenceOptimizationDataStats"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,18 @@ class DatasetPreflight:
 
     def check(self, obj: JsonObject, spec: TuningJobSpec, *, required_by: str | None = None) -> CreateCheck:
         mode = self.effective_mode(spec, required_by)
+        if mode is not PreflightMode.SKIP and spec.preference_optimization_spec is not None:
+            # The checks below know the supervised format only; preference data (prompt plus scored
+            # completions) is left to Vertex AI rather than refused by rules written for another format.
+            return CreateCheck(
+                status={
+                    "preflight": {
+                        "mode": mode.value,
+                        "result": "Skipped",
+                        "message": (PREFERENCE_NOT_CHECKED),
+                    }
+                }
+            )
         tuning = spec.supervised_tuning_spec
         if mode is PreflightMode.SKIP or tuning is None:
             return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped"}})

@@ -52,6 +52,27 @@ def tuning_job(name: str = "tj-sample") -> Manifest:
     }
 
 
+PREFERENCE_SPEC: dict[str, Any] = {
+    "trainingDatasetUri": "gs://acme-bucket/preferences.jsonl",
+    "validationDatasetUri": "gs://acme-bucket/preferences-validation.jsonl",
+    "hyperParameters": {
+        "epochCount": 2,
+        "learningRateMultiplier": 1.0,
+        "adapterSize": "ADAPTER_SIZE_FOUR",
+        "beta": 0.1,
+    },
+    "exportLastCheckpointOnly": True,
+}
+
+
+def preference_tuning_job(name: str = "tj-preference") -> Manifest:
+    """The sample TuningJob as a preference-tuning job: preferenceOptimizationSpec instead of supervised."""
+    manifest = tuning_job(name)
+    del manifest["spec"]["supervisedTuningSpec"]
+    manifest["spec"]["preferenceOptimizationSpec"] = copy.deepcopy(PREFERENCE_SPEC)
+    return manifest
+
+
 def tuned_model(name: str = "tm-sample") -> Manifest:
     return {
         "apiVersion": "tuning.vertexops.dev/v1alpha1",
@@ -150,10 +171,13 @@ class Immutable:
 
 
 TJ = tuning_job
+TJP = preference_tuning_job
 TM = tuned_model
 SPEC = "spec"
 STS = "spec.supervisedTuningSpec"
 HP = "spec.supervisedTuningSpec.hyperParameters"
+POS = "spec.preferenceOptimizationSpec"
+PHP = "spec.preferenceOptimizationSpec.hyperParameters"
 TASK = "spec.tuningTask"
 
 INVALID: tuple[Invalid, ...] = (
@@ -286,6 +310,39 @@ INVALID: tuple[Invalid, ...] = (
         TJ,
         with_value(f"{SPEC}.testPrompts", [{"prompt": f"p{i}"} for i in range(21)]),
         ("spec.testPrompts",),
+    ),
+    # -- TuningJob: preference tuning (the one-of tuning_spec)
+    Invalid(
+        "tj-two-tuning-specs",
+        TJ,
+        with_value(POS, PREFERENCE_SPEC),
+        ("spec", "at most one of supervisedTuningSpec or preferenceOptimizationSpec"),
+    ),
+    Invalid(
+        "tj-preference-without-base-model",
+        TJP,
+        without(f"{SPEC}.baseModel"),
+        ("spec.baseModel", "spec.preferenceOptimizationSpec", "unless spec.jobName"),
+    ),
+    Invalid(
+        "tj-beta-in-supervised-spec",
+        TJ,
+        with_value(f"{HP}.beta", 0.1),
+        (f'unknown field "{HP}.beta"',),
+    ),
+    Invalid("tj-preference-beta-negative", TJP, with_value(f"{PHP}.beta", -0.5), (f"{PHP}.beta",)),
+    Invalid("tj-preference-epoch-zero", TJP, with_value(f"{PHP}.epochCount", 0), (f"{PHP}.epochCount",)),
+    Invalid(
+        "tj-preference-training-uri-s3",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "s3://bucket/preferences.jsonl"),
+        (f"{POS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-preference-training-uri-missing",
+        TJP,
+        without(f"{POS}.trainingDatasetUri"),
+        (f"{POS}.trainingDatasetUri",),
     ),
     # -- TuningJob: labels
     Invalid(
@@ -520,6 +577,19 @@ IMMUTABLE: tuple[Immutable, ...] = (
         TJ,
         with_value(f"{SPEC}.tunedModelDisplayName", "Renamed"),
         ("spec.tunedModelDisplayName",),
+    ),
+    Immutable(
+        "imm-tj-supervised-to-preference",
+        TJ,
+        apply_all(without(STS), with_value(POS, PREFERENCE_SPEC)),
+        ("spec.preferenceOptimizationSpec", "cannot be added or removed"),
+    ),
+    Immutable("imm-tj-preference-beta", TJP, with_value(f"{PHP}.beta", 0.2), (f"{PHP}.beta", "immutable")),
+    Immutable(
+        "imm-tj-preference-training-uri",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "gs://acme-bucket/other.jsonl"),
+        (f"{POS}.trainingDatasetUri", "immutable"),
     ),
     Immutable(
         "imm-tm-base-model",

@@ -23,6 +23,7 @@ from controller.api.tunedmodel import TuningSnapshot
 from controller.api.tuningjob import (
     Checkpoint,
     LargestExample,
+    PreferenceDataStats,
     PreflightFile,
     PreflightMode,
     PreflightStatus,
@@ -34,7 +35,7 @@ from controller.api.tuningjob import (
 from controller.crdgen import install_crds
 from controller.testenv.controlplane import ControlPlane
 
-from .cases import tuned_model, tuning_job
+from .cases import preference_tuning_job, tuned_model, tuning_job
 
 T0 = datetime(2026, 8, 1, 10, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 8, 1, 10, 5, 30, 250000, tzinfo=UTC)
@@ -95,6 +96,14 @@ def full_tuning_job_status() -> TuningJobStatus:
             total_tuning_character_count=1_234_567,
             total_billable_token_count=9_876_543_210,
             tuning_step_count=125,
+        ),
+        # A status holds one kind of data statistics; both are set here so both round-trip.
+        preference_optimization_data_stats=PreferenceDataStats(
+            tuning_dataset_example_count=400,
+            total_billable_token_count=8_765_432_109,
+            tuning_step_count=50,
+            dropped_example_indices=[3, 17],
+            dropped_example_reasons=["Example exceeds the token limit.", "Example has no completions."],
         ),
         latest_metrics=TrainingMetrics(
             step=125,
@@ -205,19 +214,22 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     manifest["spec"]["preflight"] = {"mode": "WarnOnly", "strict": True}
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
+    # The tuning specs are a one-of: the preference job below sets the one this job cannot.
+    preference = TuningJob.model_validate(preference_tuning_job("rt-preference-job"))
     _assert_every_field_set([status], "status")
-    _assert_every_field_set([job.spec], "spec")
+    _assert_every_field_set([job.spec, preference.spec], "spec")
 
-    stored, parsed = _round_trip(api_client, namespace, "tuningjobs", job, status)
+    for resource in (job, preference):
+        stored, parsed = _round_trip(api_client, namespace, "tuningjobs", resource, status)
 
-    assert isinstance(parsed, TuningJob)
-    assert parsed.spec == job.spec
-    assert parsed.status == status
-    assert parsed.to_k8s()["spec"] == stored["spec"]
-    # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
-    assert parsed.to_k8s()["status"] == stored["status"]
-    assert parsed.metadata.uid == stored["metadata"]["uid"]
-    assert parsed.metadata.generation == 1
+        assert isinstance(parsed, TuningJob)
+        assert parsed.spec == resource.spec
+        assert parsed.status == status
+        assert parsed.to_k8s()["spec"] == stored["spec"]
+        # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
+        assert parsed.to_k8s()["status"] == stored["status"]
+        assert parsed.metadata.uid == stored["metadata"]["uid"]
+        assert parsed.metadata.generation == 1
 
 
 def test_tuned_model_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:
