@@ -92,6 +92,15 @@ def validate_create(raw: Any) -> dict[str, Any]:
             "'tuning_job.supervised_tuning_spec.hyper_parameters': Cannot find field.",
             "tuning_job.supervised_tuning_spec.hyper_parameters",
         )
+    if "evaluationConfig" in spec:
+        if key != "supervisedTuningSpec":
+            # PreferenceOptimizationSpec has no evaluationConfig (v1 discovery): an unknown field.
+            raise invalid_argument(
+                'Invalid JSON payload received. Unknown name "evaluation_config" at '
+                "'tuning_job.preference_optimization_spec': Cannot find field.",
+                "tuning_job.preference_optimization_spec",
+            )
+        _check_evaluation_config(spec["evaluationConfig"])
     display = body.get("tunedModelDisplayName")
     if display is not None and (not isinstance(display, str) or len(display) > 128):
         raise invalid_argument(
@@ -130,6 +139,25 @@ def _check_gcs(uri: object, field: str, spec_field: str = "supervised_tuning_spe
         raise invalid_argument(
             f"{field} must be a Cloud Storage URI that starts with gs://, got {uri!r}.",
             f"tuning_job.{spec_field}.{field}",
+        )
+
+
+_EVALUATION = "tuning_job.supervised_tuning_spec.evaluation_config"
+
+
+def _check_evaluation_config(config: object) -> None:
+    """EvaluationConfig (v1 discovery, revision 20261106): `metrics` and `outputConfig` are Required; the
+    output goes to `outputConfig.gcsDestination.outputUriPrefix`, a Cloud Storage folder."""
+    if not isinstance(config, dict):
+        raise invalid_argument("evaluation_config must be an object.", _EVALUATION)
+    metrics = config.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise invalid_argument("At least one metric is required.", f"{_EVALUATION}.metrics")
+    prefix = ((config.get("outputConfig") or {}).get("gcsDestination") or {}).get("outputUriPrefix")
+    if not isinstance(prefix, str) or not prefix.startswith("gs://") or len(prefix) <= len("gs://"):
+        raise invalid_argument(
+            f"output_uri_prefix must be a Cloud Storage URI that starts with gs://, got {prefix!r}.",
+            f"{_EVALUATION}.output_config.gcs_destination.output_uri_prefix",
         )
 
 

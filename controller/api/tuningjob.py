@@ -24,6 +24,7 @@ from controller.api.base import (
 )
 from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
 from controller.api.conditions import Condition
+from controller.api.evaluation import EvaluationConfig, EvaluationRun
 from controller.api.resource import (
     ObjectMeta,
     PrinterColumn,
@@ -135,6 +136,13 @@ class SupervisedTuningSpec(ApiModel):
         description=(
             "Keep only the final checkpoint. When false or absent, intermediate checkpoints are kept and "
             "listed in status.tunedModel.checkpoints."
+        ),
+    )
+    evaluation_config: EvaluationConfig | None = Field(
+        default=None,
+        description=(
+            "Have Vertex AI evaluate the checkpoints with these metrics (Vertex AI Preview); the "
+            "results are written to Cloud Storage and summarised in status.evaluateDatasetRuns."
         ),
     )
 
@@ -653,6 +661,13 @@ class TuningJobStatus(ResourceStatusModel):
     )
     latest_metrics: TrainingMetrics | None = Field(
         default=None, description="The most recent training and evaluation metrics."
+    )
+    evaluate_dataset_runs: list[EvaluationRun] | None = Field(
+        default=None,
+        description=(
+            "The evaluations Vertex AI ran for spec.supervisedTuningSpec.evaluationConfig, one per "
+            "checkpoint evaluated: where the results are, the aggregated scores, or the error."
+        ),
     )
     progress: str | None = Field(
         default=None, description="Progress where known, as a percentage or completed/total steps."

@@ -35,7 +35,7 @@ from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError, intent_time
 from controller.google.errors import FailedPreconditionError, GoogleAPIError, NotFoundError
-from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
+from controller.google.models_vertex import EvaluateDatasetRun, TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
 from controller.preflight import DatasetPreflight
 from controller.tenancy import Tenancy
@@ -461,7 +461,49 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
                 droppedExampleIndices=preference.dropped_example_indices,
                 droppedExampleReasons=preference.dropped_example_reasons,
             )
+    if job.evaluate_dataset_runs:
+        fields["evaluateDatasetRuns"] = [_evaluation_run(run) for run in job.evaluate_dataset_runs]
     return fields
+
+
+# AggregationResult's metric-value fields (v1 discovery) and the short name status gives each.
+_METRIC_VALUES = (
+    ("bleu_metric_value", "bleu"),
+    ("rouge_metric_value", "rouge"),
+    ("exact_match_metric_value", "exactMatch"),
+    ("pointwise_metric_result", "pointwise"),
+    ("pairwise_metric_result", "pairwise"),
+    ("custom_code_execution_result", "customCodeExecution"),
+)
+
+
+def _evaluation_run(run: EvaluateDatasetRun) -> JsonObject:
+    """An evaluation as status shows it: where its results are and the aggregated scores, or its error."""
+    response = run.evaluate_dataset_response
+    fields: JsonObject = {
+        "checkpointId": run.checkpoint_id,
+        "evaluationRun": run.evaluation_run,
+        "operationName": run.operation_name,
+        "outputDirectory": response.output_info.gcs_output_directory
+        if response and response.output_info
+        else None,
+        "error": {"code": run.error.code, "message": run.error.message} if run.error else None,
+    }
+    results: list[JsonObject] = []
+    aggregated = response.aggregation_output if response else None
+    for result in aggregated.aggregation_results if aggregated else []:
+        for attribute, metric in _METRIC_VALUES:
+            value = getattr(result, attribute)
+            if value is None:
+                continue
+            entry: JsonObject = {"metric": metric, "aggregationMetric": result.aggregation_metric}
+            if isinstance(value.get("score"), int | float):
+                entry["score"] = float(value["score"])
+            if value.get("pairwiseChoice"):
+                entry["pairwiseChoice"] = str(value["pairwiseChoice"])
+            results.append({k: v for k, v in entry.items() if v is not None})
+    fields["results"] = results or None
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _checkpoint(checkpoint: TunedModelCheckpoint) -> JsonObject:

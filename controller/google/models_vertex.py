@@ -7,6 +7,7 @@ this version does not know must still be readable (the caller treats it as "not 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -134,6 +135,43 @@ class TuningDataStats(ApiModel):
     preference_optimization_data_stats: PreferenceOptimizationDataStats | None = None
 
 
+class AggregationResult(ApiModel):
+    """One aggregated score (v1 discovery AggregationResult): the aggregation and one metric value, of which
+    each kind is an object with a `score` (pairwise: `pairwiseChoice` instead)."""
+
+    aggregation_metric: str | None = None
+    bleu_metric_value: dict[str, Any] | None = None
+    rouge_metric_value: dict[str, Any] | None = None
+    exact_match_metric_value: dict[str, Any] | None = None
+    pointwise_metric_result: dict[str, Any] | None = None
+    pairwise_metric_result: dict[str, Any] | None = None
+    custom_code_execution_result: dict[str, Any] | None = None
+
+
+class AggregationOutput(ApiModel):
+    aggregation_results: list[AggregationResult] = []
+
+
+class OutputInfo(ApiModel):
+    gcs_output_directory: str | None = None
+
+
+class EvaluateDatasetResponse(ApiModel):
+    aggregation_output: AggregationOutput | None = None
+    output_info: OutputInfo | None = None
+
+
+class EvaluateDatasetRun(ApiModel):
+    """One evaluation of a tuning job (v1 discovery EvaluateDatasetRun, all output only): `operationName` is
+    deprecated in favour of `evaluationRun` (projects/P/locations/L/evaluationRuns/ID)."""
+
+    checkpoint_id: str | None = None
+    evaluation_run: str | None = None
+    operation_name: str | None = None
+    evaluate_dataset_response: EvaluateDatasetResponse | None = None
+    error: RpcStatus | None = None
+
+
 class TuningJob(ApiModel):
     """A Vertex AI tuning job as Google reports it. `name` is required: a job without one is malformed."""
 
@@ -153,6 +191,7 @@ class TuningJob(ApiModel):
     experiment: str | None = None
     tuned_model: VertexTunedModel | None = None
     tuning_data_stats: TuningDataStats | None = None
+    evaluate_dataset_runs: list[EvaluateDatasetRun] = []
     service_account: str | None = None
     encryption_spec: EncryptionSpec | None = None
 

@@ -65,6 +65,49 @@ PREFERENCE_SPEC: dict[str, Any] = {
 }
 
 
+EVALUATION_CONFIG: dict[str, Any] = {
+    "metrics": [
+        {"aggregationMetrics": ["AVERAGE", "STANDARD_DEVIATION"], "bleuSpec": {"useEffectiveOrder": True}},
+        {"rougeSpec": {"rougeType": "rougeL", "useStemmer": True, "splitSummaries": False}},
+        {"exactMatchSpec": {}},
+        {
+            "aggregationMetrics": ["MEDIAN"],
+            "pointwiseMetricSpec": {
+                "metricPromptTemplate": "Rate the fluency of {response} from 1 to 5.",
+                "systemInstruction": "You are a strict grader.",
+                "customOutputFormatConfig": {"returnRawOutput": False},
+            },
+        },
+        {
+            "pairwiseMetricSpec": {
+                "metricPromptTemplate": "Which is better: {baseline_response} or {response}?",
+                "systemInstruction": "Compare helpfulness.",
+                "candidateResponseFieldName": "response",
+                "baselineResponseFieldName": "baseline_response",
+                "customOutputFormatConfig": {"returnRawOutput": True},
+            }
+        },
+        {"predefinedMetricSpec": {"metricSpecName": "instruction_following_v1"}},
+        {"customCodeExecutionSpec": {"evaluationFunction": "def evaluate(instance):\n    return 1.0\n"}},
+    ],
+    "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://acme-bucket/evaluation/"}},
+    "autoraterConfig": {
+        "autoraterModel": "projects/acme-ml-prod/locations/us-central1/publishers/google/models/judge",
+        "samplingCount": 4,
+        "flipEnabled": True,
+        "generationConfig": {"temperature": 0.0, "topP": 1.0, "topK": 1, "maxOutputTokens": 512},
+    },
+    "inferenceGenerationConfig": {"temperature": 0.2, "topP": 0.9, "topK": 40, "maxOutputTokens": 1024},
+}
+
+
+def evaluated_tuning_job(name: str = "tj-evaluated") -> Manifest:
+    """The sample TuningJob with an evaluation of its checkpoints, every metric kind among its metrics."""
+    manifest = tuning_job(name)
+    manifest["spec"]["supervisedTuningSpec"]["evaluationConfig"] = copy.deepcopy(EVALUATION_CONFIG)
+    return manifest
+
+
 def preference_tuning_job(name: str = "tj-preference") -> Manifest:
     """The sample TuningJob as a preference-tuning job: preferenceOptimizationSpec instead of supervised."""
     manifest = tuning_job(name)
@@ -172,12 +215,14 @@ class Immutable:
 
 TJ = tuning_job
 TJP = preference_tuning_job
+TJE = evaluated_tuning_job
 TM = tuned_model
 SPEC = "spec"
 STS = "spec.supervisedTuningSpec"
 HP = "spec.supervisedTuningSpec.hyperParameters"
 POS = "spec.preferenceOptimizationSpec"
 PHP = "spec.preferenceOptimizationSpec.hyperParameters"
+EVAL = "spec.supervisedTuningSpec.evaluationConfig"
 TASK = "spec.tuningTask"
 
 INVALID: tuple[Invalid, ...] = (
@@ -343,6 +388,51 @@ INVALID: tuple[Invalid, ...] = (
         TJP,
         without(f"{POS}.trainingDatasetUri"),
         (f"{POS}.trainingDatasetUri",),
+    ),
+    # -- TuningJob: evaluation
+    Invalid(
+        "tj-eval-metric-two-specs",
+        TJE,
+        with_value(f"{EVAL}.metrics.0.rougeSpec", {}),
+        (f"{EVAL}.metrics[0]", "exactly one of pointwiseMetricSpec or"),
+    ),
+    Invalid(
+        "tj-eval-metric-no-spec",
+        TJE,
+        with_value(f"{EVAL}.metrics.0", {"aggregationMetrics": ["AVERAGE"]}),
+        (f"{EVAL}.metrics[0]", "exactly one of pointwiseMetricSpec or"),
+    ),
+    Invalid("tj-eval-no-metrics", TJE, with_value(f"{EVAL}.metrics", []), (f"{EVAL}.metrics",)),
+    Invalid("tj-eval-output-missing", TJE, without(f"{EVAL}.outputConfig"), (f"{EVAL}.outputConfig",)),
+    Invalid(
+        "tj-eval-output-not-gcs",
+        TJE,
+        with_value(f"{EVAL}.outputConfig.gcsDestination.outputUriPrefix", "s3://bucket/eval/"),
+        (f"{EVAL}.outputConfig.gcsDestination.outputUriPrefix",),
+    ),
+    Invalid(
+        "tj-eval-aggregation-unknown",
+        TJE,
+        with_value(f"{EVAL}.metrics.0.aggregationMetrics", ["MEAN"]),
+        (f"{EVAL}.metrics[0].aggregationMetrics[0]",),
+    ),
+    Invalid(
+        "tj-eval-sampling-count-high",
+        TJE,
+        with_value(f"{EVAL}.autoraterConfig.samplingCount", 33),
+        (f"{EVAL}.autoraterConfig.samplingCount",),
+    ),
+    Invalid(
+        "tj-eval-autorater-not-a-model",
+        TJE,
+        with_value(f"{EVAL}.autoraterConfig.autoraterModel", "gemini-2.5-pro"),
+        (f"{EVAL}.autoraterConfig.autoraterModel",),
+    ),
+    Invalid(
+        "tj-eval-in-preference-spec",
+        TJP,
+        with_value(f"{POS}.evaluationConfig", EVALUATION_CONFIG),
+        (f'unknown field "{POS}.evaluationConfig"',),
     ),
     # -- TuningJob: labels
     Invalid(
@@ -590,6 +680,18 @@ IMMUTABLE: tuple[Immutable, ...] = (
         TJP,
         with_value(f"{POS}.trainingDatasetUri", "gs://acme-bucket/other.jsonl"),
         (f"{POS}.trainingDatasetUri", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-eval-metrics",
+        TJE,
+        with_value(f"{EVAL}.metrics", [{"bleuSpec": {}}]),
+        (f"{EVAL}.metrics", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-eval-added",
+        TJ,
+        with_value(f"{STS}.evaluationConfig", EVALUATION_CONFIG),
+        (f"{STS}.evaluationConfig", "cannot be added or removed"),
     ),
     Immutable(
         "imm-tm-base-model",

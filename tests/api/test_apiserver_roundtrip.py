@@ -19,6 +19,7 @@ from controller.api import (
     TuningJob,
     TuningJobStatus,
 )
+from controller.api.evaluation import EvaluationResult, EvaluationRun
 from controller.api.tunedmodel import TuningSnapshot
 from controller.api.tuningjob import (
     Checkpoint,
@@ -35,7 +36,7 @@ from controller.api.tuningjob import (
 from controller.crdgen import install_crds
 from controller.testenv.controlplane import ControlPlane
 
-from .cases import preference_tuning_job, tuned_model, tuning_job
+from .cases import EVALUATION_CONFIG, preference_tuning_job, tuned_model, tuning_job
 
 T0 = datetime(2026, 8, 1, 10, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 8, 1, 10, 5, 30, 250000, tzinfo=UTC)
@@ -115,6 +116,19 @@ def full_tuning_job_status() -> TuningJobStatus:
             eval_num_predictions=512.0,
             read_time=T1,
         ),
+        evaluate_dataset_runs=[
+            EvaluationRun(
+                checkpoint_id="1",
+                evaluation_run="projects/123/locations/us-central1/evaluationRuns/77",
+                operation_name="projects/123/locations/us-central1/operations/78",
+                output_directory="gs://acme-bucket/evaluation/checkpoint-1",
+                results=[
+                    EvaluationResult(metric="bleu", aggregation_metric="AVERAGE", score=0.625),
+                    EvaluationResult(metric="pairwise", aggregation_metric="MODE", pairwise_choice="TIE"),
+                ],
+            ),
+            EvaluationRun(checkpoint_id="2", error=GoogleError(code=13, message="evaluation failed")),
+        ],
         progress="125/125",
         test_prompt_results=_prompt_results(),
         preflight=PreflightStatus(
@@ -212,6 +226,7 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     manifest["spec"]["jobName"] = "projects/acme-ml-prod/locations/us-central1/tuningJobs/7"
     manifest["spec"]["adoptionPolicy"] = "Never"
     manifest["spec"]["preflight"] = {"mode": "WarnOnly", "strict": True}
+    manifest["spec"]["supervisedTuningSpec"]["evaluationConfig"] = EVALUATION_CONFIG
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
     # The tuning specs are a one-of: the preference job below sets the one this job cannot.

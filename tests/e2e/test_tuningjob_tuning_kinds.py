@@ -1,6 +1,7 @@
 """The kinds of Vertex AI tuning a TuningJob declares, end to end: preference tuning beside supervised
-tuning. Each test applies a manifest to the real API server, lets the operator create the job on the emulator,
-and checks both what reached Vertex AI (read back from the emulator) and what status shows."""
+tuning, and the evaluation of checkpoints. Each test applies a manifest to the real API server, lets the
+operator create the job on the emulator, and checks both what reached Vertex AI (read back from the
+emulator) and what status shows."""
 
 from __future__ import annotations
 
@@ -67,3 +68,43 @@ def test_a_preference_job_is_sent_as_one_and_goes_ready_with_its_statistics(
     assert spec["hyperParameters"]["epochCount"] == "2"  # int64 on the wire
     assert spec["exportLastCheckpointOnly"] is True
     assert emulator.count("tuningJobs.create") == 1
+
+
+EVALUATION = {
+    "metrics": [
+        {"aggregationMetrics": ["AVERAGE", "MEDIAN"], "bleuSpec": {}},
+        {"pairwiseMetricSpec": {"metricPromptTemplate": "Better: {baseline_response} or {response}?"}},
+    ],
+    "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://vertexops-test/evaluation/"}},
+    "autoraterConfig": {"samplingCount": 2},
+}
+
+
+def test_a_job_with_an_evaluation_config_shows_each_evaluation_in_status(
+    resources: Resources, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    start_operator()
+    manifest = tuning_job("evaluated-bot")
+    manifest["spec"]["supervisedTuningSpec"]["evaluationConfig"] = EVALUATION
+    resources.create(manifest)
+
+    obj = resources.wait_for(
+        "evaluated-bot",
+        lambda o: is_true(o, "Ready") and bool(o["status"].get("evaluateDatasetRuns")),
+        what="Ready=True with evaluations",
+    )
+    status = obj["status"]
+    runs = status["evaluateDatasetRuns"]
+    checkpoints = [c["checkpointId"] for c in status["tunedModel"]["checkpoints"]]
+    assert [r["checkpointId"] for r in runs] == checkpoints and len(runs) == 2  # epochCount 2
+    for run in runs:
+        assert run["evaluationRun"].startswith(status["name"].split("/tuningJobs/")[0] + "/evaluationRuns/")
+        assert run["outputDirectory"].startswith("gs://vertexops-test/evaluation/")
+        assert "error" not in run
+        bleu = [r for r in run["results"] if r["metric"] == "bleu"]
+        assert [r["aggregationMetric"] for r in bleu] == ["AVERAGE", "MEDIAN"]
+        assert all(0 < r["score"] <= 1 for r in bleu)
+        assert [r["pairwiseChoice"] for r in run["results"] if r["metric"] == "pairwise"] == ["CANDIDATE"]
+
+    sent = _vertex_job(emulator, status["name"])
+    assert sent["supervisedTuningSpec"]["evaluationConfig"] == EVALUATION
