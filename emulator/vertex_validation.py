@@ -76,9 +76,10 @@ def validate_create(raw: Any) -> dict[str, Any]:
         raise invalid_argument(
             "Training dataset uri is required.", f"tuning_job.{field}.training_dataset_uri"
         )
-    _check_gcs(training, "training_dataset_uri", field)
+    check = _check_supervised_dataset if key == "supervisedTuningSpec" else _check_gcs
+    check(training, "training_dataset_uri", field)
     if spec.get("validationDatasetUri"):
-        _check_gcs(spec["validationDatasetUri"], "validation_dataset_uri", field)
+        check(spec["validationDatasetUri"], "validation_dataset_uri", field)
     hyper = spec.get("hyperParameters") or {}
     if not isinstance(hyper, dict):
         raise invalid_argument("hyper_parameters must be an object.", f"tuning_job.{field}")
@@ -159,6 +160,24 @@ def _check_evaluation_config(config: object) -> None:
             f"output_uri_prefix must be a Cloud Storage URI that starts with gs://, got {prefix!r}.",
             f"{_EVALUATION}.output_config.gcs_destination.output_uri_prefix",
         )
+
+
+# SupervisedTuningSpec's dataset URIs (v1 discovery, revision 20261106): "either a Cloud Storage path to a
+# JSONL file or ... the resource name of a Vertex Multimodal Dataset". PreferenceOptimizationSpec's are
+# Cloud Storage JSONL only.
+_DATASET_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/datasets/[0-9]+$")
+
+
+def _check_supervised_dataset(uri: object, field: str, spec_field: str = "supervised_tuning_spec") -> None:
+    if isinstance(uri, str) and _DATASET_NAME_RE.match(uri):
+        return
+    if isinstance(uri, str) and uri.startswith("gs://") and len(uri) > len("gs://"):
+        return
+    raise invalid_argument(
+        f"{field} must be a Cloud Storage URI that starts with gs:// or the resource name of a Vertex "
+        f"Multimodal Dataset (projects/*/locations/*/datasets/*), got {uri!r}.",
+        f"tuning_job.{spec_field}.{field}",
+    )
 
 
 def _check_beta(beta: object) -> None:

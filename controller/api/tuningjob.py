@@ -40,6 +40,15 @@ OPERATOR_LABEL_PREFIX = "vertexops"
 MAX_USER_LABELS = 60
 
 GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
+# A Vertex AI multimodal dataset, projects/P/locations/L/datasets/ID (Vertex generates numeric IDs).
+DATASET_NAME_PATTERN = (
+    r"projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?"
+    r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/datasets/[0-9]{1,20}"
+)
+# SupervisedTuningSpec.trainingDatasetUri / validationDatasetUri (REST discovery aiplatform.v1.json, revision
+# 20261106): "either a Cloud Storage path to a JSONL file or ... the resource name of a Vertex Multimodal
+# Dataset", in the same field (there is no separate dataset field).
+SUPERVISED_DATASET_PATTERN = rf"^(gs://[a-z0-9][a-z0-9._-]{{1,221}}[a-z0-9]/.+|{DATASET_NAME_PATTERN})$"
 TUNING_JOB_NAME_PATTERN = (
     r"^projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?"
     r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/tuningJobs/[0-9]{1,20}$"
@@ -115,16 +124,19 @@ class SupervisedTuningSpec(ApiModel):
 
     training_dataset_uri: str = Field(
         max_length=2048,
-        pattern=GCS_URI_PATTERN,
-        description="Cloud Storage URI (gs://bucket/path.jsonl) of the JSONL training data.",
+        pattern=SUPERVISED_DATASET_PATTERN,
+        description=(
+            "The training data: a Cloud Storage URI of a JSONL file (gs://bucket/path.jsonl), or a Vertex AI "
+            "multimodal dataset (projects/P/locations/L/datasets/ID)."
+        ),
     )
     validation_dataset_uri: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=GCS_URI_PATTERN,
+        pattern=SUPERVISED_DATASET_PATTERN,
         description=(
-            "Cloud Storage URI (gs://bucket/path.jsonl) of JSONL validation data; with it, status also shows "
-            "evaluation loss and accuracy."
+            "The validation data, as a gs:// JSONL file or a Vertex AI multimodal dataset like "
+            "trainingDatasetUri; with it, status also shows evaluation loss and accuracy."
         ),
     )
     hyper_parameters: HyperParameters | None = Field(

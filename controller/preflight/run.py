@@ -37,6 +37,11 @@ PREFERENCE_NOT_CHECKED = (
     "preference tuning data is not checked before the job is created (the preflight knows the supervised "
     "format only); Vertex AI checks it and reports dropped examples in status.preferenceOptimizationDataStats"
 )
+MULTIMODAL_NOT_CHECKED = (
+    "the data is not checked before the job is created: {names} is a Vertex AI multimodal dataset, not a "
+    "gs:// JSONL file the preflight can read; Vertex AI checks it and reports dropped examples in "
+    "status.tuningDataStats"
+)
 
 
 @dataclass(frozen=True)
@@ -72,18 +77,19 @@ class DatasetPreflight:
         if mode is not PreflightMode.SKIP and spec.preference_optimization_spec is not None:
             # The checks below know the supervised format only; preference data (prompt plus scored
             # completions) is left to Vertex AI rather than refused by rules written for another format.
-            return CreateCheck(
-                status={
-                    "preflight": {
-                        "mode": mode.value,
-                        "result": "Skipped",
-                        "message": (PREFERENCE_NOT_CHECKED),
-                    }
-                }
-            )
+            return _skipped(mode, PREFERENCE_NOT_CHECKED)
         tuning = spec.supervised_tuning_spec
         if mode is PreflightMode.SKIP or tuning is None:
             return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped"}})
+        datasets = [
+            uri
+            for uri in (tuning.training_dataset_uri, tuning.validation_dataset_uri)
+            if uri and not uri.startswith("gs://")
+        ]
+        if datasets:
+            # A Vertex AI multimodal dataset is no file the preflight can read: the whole check is skipped
+            # (checking only the other file would report a dataset without training examples).
+            return _skipped(mode, MULTIMODAL_NOT_CHECKED.format(names=", ".join(datasets)))
         strict = bool(spec.preflight and spec.preflight.strict)
         limits = limits_for(spec.base_model)
         epochs = tuning.hyper_parameters.epoch_count if tuning.hyper_parameters else None
@@ -172,6 +178,10 @@ class DatasetPreflight:
             else:
                 events.append(("Warning", Reason.DATASET_WARNINGS, message))
         return CreateCheck(status=status, blocked=blocked, retry_after=retry, events=events)
+
+
+def _skipped(mode: PreflightMode, message: str) -> CreateCheck:
+    return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped", "message": message}})
 
 
 def _same_check(

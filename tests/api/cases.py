@@ -279,6 +279,31 @@ INVALID: tuple[Invalid, ...] = (
         with_value(f"{STS}.validationDatasetUri", "https://storage.googleapis.com/b/v.jsonl"),
         (f"{STS}.validationDatasetUri",),
     ),
+    # A Vertex AI multimodal dataset names projects/P/locations/L/datasets/ID (a number): nothing else.
+    Invalid(
+        "tj-training-dataset-id-not-numeric",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/faq"),
+        (f"{STS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-training-dataset-no-location",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/datasets/123"),
+        (f"{STS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-validation-dataset-other-resource",
+        TJ,
+        with_value(f"{STS}.validationDatasetUri", "projects/acme-ml-prod/locations/us-central1/models/123"),
+        (f"{STS}.validationDatasetUri",),
+    ),
+    Invalid(
+        "tj-preference-multimodal-dataset",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/123"),
+        (f"{POS}.trainingDatasetUri",),
+    ),
     Invalid(
         "tj-training-uri-missing", TJ, without(f"{STS}.trainingDatasetUri"), (f"{STS}.trainingDatasetUri",)
     ),
@@ -680,6 +705,12 @@ IMMUTABLE: tuple[Immutable, ...] = (
         TJP,
         with_value(f"{POS}.trainingDatasetUri", "gs://acme-bucket/other.jsonl"),
         (f"{POS}.trainingDatasetUri", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-training-uri-to-dataset",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/123"),
+        (f"{STS}.trainingDatasetUri", "immutable"),
     ),
     Immutable(
         "imm-tj-eval-metrics",

@@ -1,7 +1,7 @@
 """The kinds of Vertex AI tuning a TuningJob declares, end to end: preference tuning beside supervised
-tuning, and the evaluation of checkpoints. Each test applies a manifest to the real API server, lets the
-operator create the job on the emulator, and checks both what reached Vertex AI (read back from the
-emulator) and what status shows."""
+tuning, the evaluation of checkpoints, and multimodal datasets as training data. Each test applies a manifest
+to the real API server, lets the operator create the job on the emulator, and checks both what reached
+Vertex AI (read back from the emulator) and what status shows."""
 
 from __future__ import annotations
 
@@ -108,3 +108,28 @@ def test_a_job_with_an_evaluation_config_shows_each_evaluation_in_status(
 
     sent = _vertex_job(emulator, status["name"])
     assert sent["supervisedTuningSpec"]["evaluationConfig"] == EVALUATION
+
+
+DATASET = "projects/vertexops-test/locations/us-central1/datasets/4471825039126396928"
+
+
+def test_a_multimodal_dataset_is_accepted_sent_as_named_and_not_preflighted(
+    resources: Resources, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    start_operator("--preflight-default=Required")
+    manifest = tuning_job("photo-captions")
+    manifest["spec"]["supervisedTuningSpec"]["trainingDatasetUri"] = DATASET
+    resources.create(manifest)
+
+    obj = resources.wait_for("photo-captions", lambda o: is_true(o, "Ready"), what="Ready=True")
+    status = obj["status"]
+    preflight = status["preflight"]
+    assert preflight["result"] == "Skipped"
+    assert f"{DATASET} is a Vertex AI multimodal dataset" in preflight["message"]
+    assert emulator.count("objects.get") == 0
+    assert status["tuningDataStats"]["tuningDatasetExampleCount"] > 0
+
+    sent = _vertex_job(emulator, status["name"])
+    assert sent["supervisedTuningSpec"]["trainingDatasetUri"] == DATASET
+    # The validation file stays a gs:// JSONL: the two forms mix.
+    assert sent["supervisedTuningSpec"]["validationDatasetUri"] == "gs://vertexops-test/validation.jsonl"
