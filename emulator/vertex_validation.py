@@ -107,9 +107,10 @@ def validate_create(raw: Any) -> dict[str, Any]:
         raise invalid_argument(
             "Training dataset uri is required.", f"tuning_job.{field}.training_dataset_uri"
         )
-    _check_gcs(training, "training_dataset_uri", field)
+    check = _check_supervised_dataset if key == "supervisedTuningSpec" else _check_gcs
+    check(training, "training_dataset_uri", field)
     if spec.get("validationDatasetUri"):
-        _check_gcs(spec["validationDatasetUri"], "validation_dataset_uri", field)
+        check(spec["validationDatasetUri"], "validation_dataset_uri", field)
     hyper = spec.get("hyperParameters") or {}
     if not isinstance(hyper, dict):
         raise invalid_argument("hyper_parameters must be an object.", f"tuning_job.{field}")
@@ -123,6 +124,15 @@ def validate_create(raw: Any) -> dict[str, Any]:
             "'tuning_job.supervised_tuning_spec.hyper_parameters': Cannot find field.",
             "tuning_job.supervised_tuning_spec.hyper_parameters",
         )
+    if "evaluationConfig" in spec:
+        if key != "supervisedTuningSpec":
+            # PreferenceOptimizationSpec has no evaluationConfig (v1 discovery): an unknown field.
+            raise invalid_argument(
+                'Invalid JSON payload received. Unknown name "evaluation_config" at '
+                "'tuning_job.preference_optimization_spec': Cannot find field.",
+                "tuning_job.preference_optimization_spec",
+            )
+        _check_evaluation_config(spec["evaluationConfig"])
     display = body.get("tunedModelDisplayName")
     if display is not None and (not isinstance(display, str) or len(display) > 128):
         raise invalid_argument(
@@ -162,6 +172,43 @@ def _check_gcs(uri: object, field: str, spec_field: str = "supervised_tuning_spe
             f"{field} must be a Cloud Storage URI that starts with gs://, got {uri!r}.",
             f"tuning_job.{spec_field}.{field}",
         )
+
+
+_EVALUATION = "tuning_job.supervised_tuning_spec.evaluation_config"
+
+
+def _check_evaluation_config(config: object) -> None:
+    """EvaluationConfig (v1 discovery, revision 20261106): `metrics` and `outputConfig` are Required; the
+    output goes to `outputConfig.gcsDestination.outputUriPrefix`, a Cloud Storage folder."""
+    if not isinstance(config, dict):
+        raise invalid_argument("evaluation_config must be an object.", _EVALUATION)
+    metrics = config.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise invalid_argument("At least one metric is required.", f"{_EVALUATION}.metrics")
+    prefix = ((config.get("outputConfig") or {}).get("gcsDestination") or {}).get("outputUriPrefix")
+    if not isinstance(prefix, str) or not prefix.startswith("gs://") or len(prefix) <= len("gs://"):
+        raise invalid_argument(
+            f"output_uri_prefix must be a Cloud Storage URI that starts with gs://, got {prefix!r}.",
+            f"{_EVALUATION}.output_config.gcs_destination.output_uri_prefix",
+        )
+
+
+# SupervisedTuningSpec's dataset URIs (v1 discovery, revision 20261106): "either a Cloud Storage path to a
+# JSONL file or ... the resource name of a Vertex Multimodal Dataset". PreferenceOptimizationSpec's are
+# Cloud Storage JSONL only.
+_DATASET_NAME_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/datasets/[0-9]+$")
+
+
+def _check_supervised_dataset(uri: object, field: str, spec_field: str = "supervised_tuning_spec") -> None:
+    if isinstance(uri, str) and _DATASET_NAME_RE.match(uri):
+        return
+    if isinstance(uri, str) and uri.startswith("gs://") and len(uri) > len("gs://"):
+        return
+    raise invalid_argument(
+        f"{field} must be a Cloud Storage URI that starts with gs:// or the resource name of a Vertex "
+        f"Multimodal Dataset (projects/*/locations/*/datasets/*), got {uri!r}.",
+        f"tuning_job.{spec_field}.{field}",
+    )
 
 
 def _check_beta(beta: object) -> None:

@@ -78,7 +78,9 @@ class _Converter:
                 out[bound] = value
                 out[key] = True
             elif key == "properties":
-                out["properties"] = self._properties(value, set(node.get("required", ())), out, path)
+                properties = self._properties(value, set(node.get("required", ())), out, path)
+                if properties:  # the API server drops an empty map, and then differs from the applied CRD
+                    out["properties"] = properties
             elif key == "items":
                 out["items"] = self.convert(value, f"{path}[]")
             elif key == "additionalProperties":

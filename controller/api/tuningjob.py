@@ -1,4 +1,4 @@
-"""`TuningJob`: a Vertex AI supervised tuning job, declared in Kubernetes.
+"""`TuningJob`: a Vertex AI tuning job (supervised or preference tuning), declared in Kubernetes.
 
 The spec uses the names of the Vertex REST `TuningJob` so a user can move between the two without a
 dictionary; the fields the operator adds (`projectID`, `location`, `deletionPolicy`, `testPrompts`,
@@ -24,6 +24,7 @@ from controller.api.base import (
 )
 from controller.api.common import GoogleError, ObjectName, TestPrompt, TestPromptResult, test_prompts_field
 from controller.api.conditions import Condition
+from controller.api.evaluation import EvaluationConfig, EvaluationRun
 from controller.api.resource import (
     ObjectMeta,
     PrinterColumn,
@@ -41,13 +42,23 @@ MAX_USER_LABELS = 60
 MAX_DROPPED_EXAMPLES_SHOWN = 10
 
 GCS_URI_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/.+$"
+# A Vertex AI multimodal dataset, projects/P/locations/L/datasets/ID (Vertex generates numeric IDs).
+DATASET_NAME_PATTERN = (
+    r"projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?"
+    r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/datasets/[0-9]{1,20}"
+)
+# SupervisedTuningSpec.trainingDatasetUri / validationDatasetUri (REST discovery aiplatform.v1.json, revision
+# 20261106): "either a Cloud Storage path to a JSONL file or ... the resource name of a Vertex Multimodal
+# Dataset", in the same field (there is no separate dataset field).
+SUPERVISED_DATASET_PATTERN = rf"^(gs://[a-z0-9][a-z0-9._-]{{1,221}}[a-z0-9]/.+|{DATASET_NAME_PATTERN})$"
 TUNING_JOB_NAME_PATTERN = (
     r"^projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?"
     r"/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/tuningJobs/[0-9]{1,20}$"
 )
 _INPUTS_OR_IMPORT_MESSAGE = (
-    "spec.baseModel (or spec.preTunedModel) and spec.supervisedTuningSpec are required, unless spec.jobName "
-    "names an existing Vertex AI tuning job to import"
+    "spec.baseModel (or spec.preTunedModel) and one tuning spec (spec.supervisedTuningSpec or "
+    "spec.preferenceOptimizationSpec) are required, unless spec.jobName names an existing Vertex AI "
+    "tuning job to import"
 )
 # PreTunedModel.tunedModelName: a Model, optionally with a version id or alias (discovery document).
 TUNED_MODEL_NAME_PATTERN = r"^projects/[^/]+/locations/[^/]+/models/[^/@]+(@[A-Za-z0-9_-]+)?$"
@@ -121,21 +132,91 @@ class SupervisedTuningSpec(ApiModel):
 
     training_dataset_uri: str = Field(
         max_length=2048,
-        pattern=GCS_URI_PATTERN,
-        description="Cloud Storage URI (gs://bucket/path.jsonl) of the JSONL training data.",
+        pattern=SUPERVISED_DATASET_PATTERN,
+        description=(
+            "The training data: a Cloud Storage URI of a JSONL file (gs://bucket/path.jsonl), or a Vertex AI "
+            "multimodal dataset (projects/P/locations/L/datasets/ID)."
+        ),
     )
     validation_dataset_uri: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=GCS_URI_PATTERN,
+        pattern=SUPERVISED_DATASET_PATTERN,
         description=(
-            "Cloud Storage URI (gs://bucket/path.jsonl) of JSONL validation data; with it, status also shows "
-            "evaluation loss and accuracy."
+            "The validation data, as a gs:// JSONL file or a Vertex AI multimodal dataset like "
+            "trainingDatasetUri; with it, status also shows evaluation loss and accuracy."
         ),
     )
     hyper_parameters: HyperParameters | None = Field(
         default=None,
         description="Tuning hyperparameters; Vertex AI picks recommended values for those left out.",
+    )
+    export_last_checkpoint_only: bool | None = Field(
+        default=None,
+        description=(
+            "Keep only the final checkpoint. When false or absent, intermediate checkpoints are kept and "
+            "listed in status.tunedModel.checkpoints."
+        ),
+    )
+    evaluation_config: EvaluationConfig | None = Field(
+        default=None,
+        description=(
+            "Have Vertex AI evaluate the checkpoints with these metrics (Vertex AI Preview); the "
+            "results are written to Cloud Storage and summarised in status.evaluateDatasetRuns."
+        ),
+    )
+
+
+class PreferenceHyperParameters(ApiModel):
+    """Preference-tuning hyperparameters; each one left out is chosen by Vertex AI.
+
+    Vertex REST discovery aiplatform.v1.json (revision 20261106), PreferenceOptimizationHyperParameters:
+    epochCount int64, learningRateMultiplier double, adapterSize (the AdapterSize enum), beta double.
+    """
+
+    epoch_count: int | None = Field(
+        default=None, ge=1, description="Number of passes over the training data (at least 1)."
+    )
+    learning_rate_multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        description="Multiplier applied to the recommended learning rate; must be greater than 0.",
+    )
+    adapter_size: AdapterSize | None = Field(
+        default=None,
+        description="Size of the LoRA adapter; which sizes a base model supports varies.",
+    )
+    beta: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Weight of the KL-divergence regularization that keeps the tuned model close to the base model "
+            "(0 or more); Vertex AI picks a value when absent."
+        ),
+    )
+
+
+class PreferenceOptimizationSpec(ApiModel):
+    """The data and settings of a preference-tuning run (pairs of preferred and rejected answers).
+
+    Vertex REST discovery aiplatform.v1.json (revision 20261106), PreferenceOptimizationSpec: the datasets are
+    "Cloud Storage path[s] ... formatted as a JSONL file" (unlike supervised tuning, no multimodal dataset).
+    """
+
+    training_dataset_uri: str = Field(
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description="Cloud Storage URI (gs://bucket/path.jsonl) of the JSONL preference training data.",
+    )
+    validation_dataset_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=GCS_URI_PATTERN,
+        description="Cloud Storage URI (gs://bucket/path.jsonl) of JSONL preference validation data.",
+    )
+    hyper_parameters: PreferenceHyperParameters | None = Field(
+        default=None,
+        description="Preference-tuning hyperparameters; Vertex AI picks values for those left out.",
     )
     export_last_checkpoint_only: bool | None = Field(
         default=None,
@@ -299,8 +380,16 @@ class TuningJobSpec(ApiModel):
         default=None,
         json_schema_extra=IMMUTABLE,
         description=(
-            "Training data and settings for supervised fine-tuning. Required unless spec.jobName imports "
-            "a job."
+            "Training data and settings for supervised fine-tuning. Exactly one of supervisedTuningSpec "
+            "and preferenceOptimizationSpec is required, unless spec.jobName imports a job."
+        ),
+    )
+    preference_optimization_spec: PreferenceOptimizationSpec | None = Field(
+        default=None,
+        json_schema_extra=IMMUTABLE,
+        description=(
+            "Training data and settings for preference tuning, instead of supervisedTuningSpec: the model "
+            "learns from pairs of a preferred and a rejected answer to each prompt."
         ),
     )
     tuned_model_display_name: str | None = Field(
@@ -383,12 +472,18 @@ class TuningJobSpec(ApiModel):
         ),
     )
 
-    one_of = (OneOf(("baseModel", "preTunedModel")),)
+    # The Vertex TuningJob's one-ofs `source_model` (a base model or a tuned one to tune on from) and
+    # `tuning_spec` (supervised or preference): at most one of each, and (below) one of each is required
+    # unless the job is imported.
+    one_of = (
+        OneOf(("baseModel", "preTunedModel")),
+        OneOf(("supervisedTuningSpec", "preferenceOptimizationSpec")),
+    )
     cel_rules = (
         {
             "rule": (
-                "has(self.jobName) || "
-                "((has(self.baseModel) || has(self.preTunedModel)) && has(self.supervisedTuningSpec))"
+                "has(self.jobName) || ((has(self.baseModel) || has(self.preTunedModel)) && "
+                "(has(self.supervisedTuningSpec) || has(self.preferenceOptimizationSpec)))"
             ),
             "message": _INPUTS_OR_IMPORT_MESSAGE,
         },
@@ -397,9 +492,14 @@ class TuningJobSpec(ApiModel):
     @model_validator(mode="after")
     def _inputs_or_import(self) -> Self:
         source = self.base_model or self.pre_tuned_model
-        if self.job_name is None and (source is None or self.supervised_tuning_spec is None):
+        if self.job_name is None and (source is None or self.tuning_spec is None):
             raise ValueError(_INPUTS_OR_IMPORT_MESSAGE)
         return self
+
+    @property
+    def tuning_spec(self) -> SupervisedTuningSpec | PreferenceOptimizationSpec | None:
+        """The one tuning spec set (supervised or preference), or None for an import that states none."""
+        return self.supervised_tuning_spec or self.preference_optimization_spec
 
     @property
     def imported(self) -> bool:
@@ -504,6 +604,23 @@ class TuningJobMetadata(StatusModel):
     completed_epoch_count: int | None = Field(default=None, description="Epochs completed so far.")
     completed_step_count: int | None = Field(
         default=None, description="Steps completed so far (Vertex AI reports it for some methods only)."
+    )
+
+
+class PreferenceDataStats(StatusModel):
+    """Summary of preference-tuning data as Vertex AI counted it (its PreferenceOptimizationDataStats)."""
+
+    tuning_dataset_example_count: int | None = Field(
+        default=None, description="Examples in the training data."
+    )
+    total_billable_token_count: int | None = Field(default=None, description="Tokens billed for tuning.")
+    tuning_step_count: int | None = Field(default=None, description="Training steps the job will run.")
+    dropped_example_indices: list[int] | None = Field(
+        default=None,
+        description="A sample of the examples Vertex AI left out, by line number in the training data.",
+    )
+    dropped_example_reasons: list[str] | None = Field(
+        default=None, description="For each of droppedExampleIndices, why Vertex AI left the example out."
     )
 
 
@@ -678,10 +795,20 @@ class TuningJobStatus(ResourceStatusModel):
         default=None, description="The dataset check made before the job was created."
     )
     tuning_data_stats: TuningDataStats | None = Field(
-        default=None, description="Summary of the training data."
+        default=None, description="Summary of the training data of a supervised tuning job."
+    )
+    preference_optimization_data_stats: PreferenceDataStats | None = Field(
+        default=None, description="Summary of the training data of a preference tuning job."
     )
     latest_metrics: TrainingMetrics | None = Field(
         default=None, description="The most recent training and evaluation metrics."
+    )
+    evaluate_dataset_runs: list[EvaluationRun] | None = Field(
+        default=None,
+        description=(
+            "The evaluations Vertex AI ran for spec.supervisedTuningSpec.evaluationConfig, one per "
+            "checkpoint evaluated: where the results are, the aggregated scores, or the error."
+        ),
     )
     progress: str | None = Field(
         default=None, description="Progress where known, as a percentage or completed/total steps."
@@ -692,7 +819,7 @@ class TuningJobStatus(ResourceStatusModel):
 
 
 class TuningJob(ApiModel):
-    """A Vertex AI supervised tuning job of a Gemini model."""
+    """A Vertex AI tuning job (supervised or preference tuning) of a Gemini model."""
 
     api_version: Literal["tuning.vertexops.dev/v1alpha1"] = Field(
         default="tuning.vertexops.dev/v1alpha1", alias="apiVersion"
@@ -717,8 +844,8 @@ TUNING_JOB = ResourceInfo(
     singular="tuningjob",
     short_names=("tj",),
     description=(
-        "TuningJob runs a Vertex AI supervised tuning job for a Gemini model and reports its progress, "
-        "metrics and the tuned model's endpoint in status."
+        "TuningJob runs a Vertex AI tuning job (supervised or preference) for a Gemini model and reports "
+        "its progress, metrics and the tuned model's endpoint in status."
     ),
     printer_columns=(
         PrinterColumn("State", ".status.state", description="Vertex AI job state."),

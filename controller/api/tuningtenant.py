@@ -27,7 +27,12 @@ PROJECT_PATTERN = r"^([a-z][-a-z0-9.:]{4,98}[a-z0-9]|[0-9]{1,20})$"
 LOCATION_PATTERN = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"
 SERVICE_ACCOUNT_PATTERN = r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.:-]+\.[a-zA-Z]{2,}$"
 # A bucket and a prefix inside it, ending in '/' so that gs://team-a/ never also allows gs://team-ab/.
-DATASET_PREFIX_PATTERN = r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/([^/]+/)*$"
+# A Cloud Storage folder, or the Vertex AI multimodal datasets of one project and location (the form ends in
+# '/datasets/', so a prefix never matches the start of a longer dataset ID).
+DATASET_PREFIX_PATTERN = (
+    r"^(gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]/([^/]+/)*"
+    r"|projects/[a-z0-9]([-a-z0-9.:]{0,98}[a-z0-9])?/locations/[a-z][a-z0-9-]{0,61}[a-z0-9]/datasets/)$"
+)
 NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 ProjectID = Annotated[str, StringConstraints(max_length=100, pattern=PROJECT_PATTERN)]
@@ -109,8 +114,9 @@ class TenantLimits(ApiModel):
         default=None,
         ge=1,
         description=(
-            "The highest spec.supervisedTuningSpec.hyperParameters.epochCount a job may ask for. A job "
-            "that sets no epochCount is refused too, since Vertex AI would then choose the count."
+            "The highest hyperParameters.epochCount (of spec.supervisedTuningSpec or "
+            "spec.preferenceOptimizationSpec) a job may ask for. A job that sets no epochCount is refused "
+            "too, since Vertex AI would then choose the count."
         ),
     )
     max_billable_tokens_per_job: int | None = Field(
@@ -183,7 +189,8 @@ class TuningTenantSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
         description=(
             "Cloud Storage prefixes (gs://bucket/ or gs://bucket/folder/, ending in '/') under which the "
-            "training and validation data must lie."
+            "training and validation data must lie; projects/P/locations/L/datasets/ allows the Vertex AI "
+            "multimodal datasets of project P in location L."
         ),
     )
     base_models: list[BaseModelName] | None = Field(

@@ -44,6 +44,7 @@ _INPUT_FIELDS = (
     "baseModel",
     "preTunedModel",  # absent from older jobs' specs, so their identities do not change
     "supervisedTuningSpec",
+    "preferenceOptimizationSpec",
     "tunedModelDisplayName",
     "description",
     "labels",
@@ -114,26 +115,32 @@ def import_differences(spec: TuningJobSpec, job: TuningJob) -> list[str]:
 
     if spec.base_model is not None:
         compare("baseModel", _model_id(spec.base_model), _model_id(job.base_model or ""))
-    stated, actual = spec.supervised_tuning_spec, job.supervised_tuning_spec
-    if stated is not None:
-        prefix = "supervisedTuningSpec."
+    specs: tuple[tuple[str, Any, Any], ...] = (
+        ("supervisedTuningSpec.", spec.supervised_tuning_spec, job.supervised_tuning_spec),
+        ("preferenceOptimizationSpec.", spec.preference_optimization_spec, job.preference_optimization_spec),
+    )
+    for spec_prefix, stated, actual in specs:
+        if stated is None:
+            continue
         compare(
-            prefix + "trainingDatasetUri", stated.training_dataset_uri, actual and actual.training_dataset_uri
+            spec_prefix + "trainingDatasetUri",
+            stated.training_dataset_uri,
+            actual and actual.training_dataset_uri,
         )
         compare(
-            prefix + "validationDatasetUri",
+            spec_prefix + "validationDatasetUri",
             stated.validation_dataset_uri,
             actual and actual.validation_dataset_uri,
         )
         compare(
-            prefix + "exportLastCheckpointOnly",
+            spec_prefix + "exportLastCheckpointOnly",
             stated.export_last_checkpoint_only,
             actual and actual.export_last_checkpoint_only,
         )
         hyper = stated.hyper_parameters
         remote = actual.hyper_parameters if actual else None
         if hyper is not None:
-            prefix += "hyperParameters."
+            prefix = spec_prefix + "hyperParameters."
             compare(prefix + "epochCount", hyper.epoch_count, remote and remote.epoch_count)
             compare(
                 prefix + "learningRateMultiplier",
@@ -141,6 +148,8 @@ def import_differences(spec: TuningJobSpec, job: TuningJob) -> list[str]:
                 remote and remote.learning_rate_multiplier,
             )
             compare(prefix + "adapterSize", hyper.adapter_size, remote and remote.adapter_size)
+            if hasattr(hyper, "beta"):
+                compare(prefix + "beta", hyper.beta, remote and remote.beta)
     compare("tunedModelDisplayName", spec.tuned_model_display_name, job.tuned_model_display_name)
     compare("description", spec.description, job.description)
     compare("serviceAccount", spec.service_account, job.service_account)

@@ -1,4 +1,4 @@
-"""The Vertex AI supervised tuning job behind a `TuningJob` resource.
+"""The Vertex AI tuning job (supervised or preference tuning) behind a `TuningJob` resource.
 
 Finding the job: by `status.name` once known, or the name spec.jobName imports; before that, in the
 per-location listing the poller makes anyway, by the `vertexops-uid` label (a job this resource created before
@@ -44,7 +44,7 @@ from controller.backends.vertex_metrics import MetricsPoller, MetricsReading
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL, LocationPoller
 from controller.external import CreateCheck, JsonObject, Observation, Phase, SpecError, intent_time
 from controller.google.errors import FailedPreconditionError, GoogleAPIError, NotFoundError
-from controller.google.models_vertex import TunedModelCheckpoint, TuningJob, TuningMetrics
+from controller.google.models_vertex import EvaluateDatasetRun, TunedModelCheckpoint, TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
 from controller.preflight import DatasetPreflight
 from controller.tenancy import Tenancy
@@ -464,6 +464,8 @@ def _create_body(obj: JsonObject, identity: str, source: PreTunedSource | None) 
         for key in (
             "baseModel",
             "supervisedTuningSpec",
+            # v1 one-of `tuning_spec` (discovery revision 20261106): the CRD lets exactly one of the two in
+            "preferenceOptimizationSpec",
             "tunedModelDisplayName",
             "description",
             "encryptionSpec",
@@ -473,12 +475,10 @@ def _create_body(obj: JsonObject, identity: str, source: PreTunedSource | None) 
     }
     if source is not None:
         body["preTunedModel"] = source.to_api()
-    hyper = (body.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
-    if "epochCount" in hyper:  # int64: a JSON string on the wire
-        body["supervisedTuningSpec"] = {
-            **body["supervisedTuningSpec"],
-            "hyperParameters": {**hyper, "epochCount": str(hyper["epochCount"])},
-        }
+    for key in ("supervisedTuningSpec", "preferenceOptimizationSpec"):
+        hyper = (body.get(key) or {}).get("hyperParameters") or {}
+        if "epochCount" in hyper:  # int64: a JSON string on the wire
+            body[key] = {**body[key], "hyperParameters": {**hyper, "epochCount": str(hyper["epochCount"])}}
     body["labels"] = {
         **(spec.get("labels") or {}),
         MANAGED_BY_LABEL: MANAGED_BY_VALUE,
@@ -520,7 +520,61 @@ def _job_status(job: TuningJob, project: str, location: str) -> JsonObject:
             **dropped_status(stats),
         }
     fields.update(sub_state_status(job, job.is_terminal))
+    preference = job.tuning_data_stats.preference_optimization_data_stats if job.tuning_data_stats else None
+    if preference is not None:
+        fields["preferenceOptimizationDataStats"] = {
+            "tuningDatasetExampleCount": preference.tuning_dataset_example_count,
+            "totalBillableTokenCount": preference.total_billable_token_count,
+            "tuningStepCount": preference.tuning_step_count,
+        }
+        if preference.dropped_example_indices:  # a partial sample, with one reason per index
+            fields["preferenceOptimizationDataStats"].update(
+                droppedExampleIndices=preference.dropped_example_indices,
+                droppedExampleReasons=preference.dropped_example_reasons,
+            )
+    if job.evaluate_dataset_runs:
+        fields["evaluateDatasetRuns"] = [_evaluation_run(run) for run in job.evaluate_dataset_runs]
     return fields
+
+
+# AggregationResult's metric-value fields (v1 discovery) and the short name status gives each.
+_METRIC_VALUES = (
+    ("bleu_metric_value", "bleu"),
+    ("rouge_metric_value", "rouge"),
+    ("exact_match_metric_value", "exactMatch"),
+    ("pointwise_metric_result", "pointwise"),
+    ("pairwise_metric_result", "pairwise"),
+    ("custom_code_execution_result", "customCodeExecution"),
+)
+
+
+def _evaluation_run(run: EvaluateDatasetRun) -> JsonObject:
+    """An evaluation as status shows it: where its results are and the aggregated scores, or its error."""
+    response = run.evaluate_dataset_response
+    fields: JsonObject = {
+        "checkpointId": run.checkpoint_id,
+        "evaluationRun": run.evaluation_run,
+        "operationName": run.operation_name,
+        "outputDirectory": response.output_info.gcs_output_directory
+        if response and response.output_info
+        else None,
+        "error": {"code": run.error.code, "message": run.error.message} if run.error else None,
+    }
+    results: list[JsonObject] = []
+    aggregated = response.aggregation_output if response else None
+    for result in aggregated.aggregation_results if aggregated else []:
+        for attribute, metric in _METRIC_VALUES:
+            value = getattr(result, attribute)
+            if value is None:
+                continue
+            entry: JsonObject = {"metric": metric, "aggregationMetric": result.aggregation_metric}
+            if isinstance(value.get("score"), int | float):
+                entry["score"] = float(value["score"])
+            if value.get("pairwiseChoice"):
+                entry["pairwiseChoice"] = str(value["pairwiseChoice"])
+            results.append({k: v for k, v in entry.items() if v is not None})
+    fields["results"] = results or None
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _checkpoint(checkpoint: TunedModelCheckpoint) -> JsonObject:
@@ -557,7 +611,8 @@ def _progress(fields: JsonObject, status: JsonObject, epochs: int | None) -> str
     """From the latest metrics' step, else from Vertex AI's count of completed epochs (v1beta1)."""
     if fields.get("state") == "JOB_STATE_SUCCEEDED":
         return "100%"
-    total = (fields.get("tuningDataStats") or {}).get("tuningStepCount") or 0
+    stats = fields.get("tuningDataStats") or fields.get("preferenceOptimizationDataStats") or {}
+    total = stats.get("tuningStepCount") or 0
     metrics = fields.get("latestMetrics") or status.get("latestMetrics") or {}
     step = metrics.get("step")
     if total and step is not None:

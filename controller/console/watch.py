@@ -122,7 +122,8 @@ def take(target: Target, read_history: Callable[[], History]) -> Snapshot:
         percent = status.get("completedPercent")
         percent = float(percent) if isinstance(percent, int | float) else None
     else:
-        total = _int((status.get("tuningDataStats") or {}).get("tuningStepCount"))
+        stats = status.get("tuningDataStats") or status.get("preferenceOptimizationDataStats") or {}
+        total = _int(stats.get("tuningStepCount"))
         latest = history.latest(TRAIN_TOTAL_LOSS)
         step = latest.step if latest else _int((status.get("latestMetrics") or {}).get("step"))
         progress = str(status.get("progress") or "")

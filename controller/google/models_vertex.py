@@ -7,6 +7,7 @@ this version does not know must still be readable (the caller treats it as "not 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -72,6 +73,24 @@ class SupervisedTuningSpec(ApiModel):
     export_last_checkpoint_only: bool | None = None
 
 
+class PreferenceOptimizationHyperParameters(ApiModel):
+    """v1 discovery (revision 20261106): epochCount int64, learningRateMultiplier and beta double."""
+
+    epoch_count: Int64 | None = None
+    learning_rate_multiplier: float | None = None
+    adapter_size: str | None = None
+    beta: float | None = None
+
+
+class PreferenceOptimizationSpec(ApiModel):
+    """The `preferenceOptimizationSpec` member of the TuningJob one-of `tuning_spec` (v1, REST)."""
+
+    training_dataset_uri: str = ""
+    validation_dataset_uri: str | None = None
+    hyper_parameters: PreferenceOptimizationHyperParameters | None = None
+    export_last_checkpoint_only: bool | None = None
+
+
 class EncryptionSpec(ApiModel):
     kms_key_name: str
 
@@ -105,8 +124,57 @@ class SupervisedTuningDataStats(ApiModel):
     dropped_example_reasons: list[str] = []
 
 
+class PreferenceOptimizationDataStats(ApiModel):
+    """The summary of preference data (v1 discovery): int64 counts, and a partial sample of the dropped
+    examples (1-based indices as int64 strings, one reason each); the distributions are not modelled."""
+
+    tuning_dataset_example_count: Int64 = 0
+    total_billable_token_count: Int64 = 0
+    tuning_step_count: Int64 = 0
+    dropped_example_indices: list[Int64] = []
+    dropped_example_reasons: list[str] = []
+
+
 class TuningDataStats(ApiModel):
     supervised_tuning_data_stats: SupervisedTuningDataStats | None = None
+    preference_optimization_data_stats: PreferenceOptimizationDataStats | None = None
+
+
+class AggregationResult(ApiModel):
+    """One aggregated score (v1 discovery AggregationResult): the aggregation and one metric value, of which
+    each kind is an object with a `score` (pairwise: `pairwiseChoice` instead)."""
+
+    aggregation_metric: str | None = None
+    bleu_metric_value: dict[str, Any] | None = None
+    rouge_metric_value: dict[str, Any] | None = None
+    exact_match_metric_value: dict[str, Any] | None = None
+    pointwise_metric_result: dict[str, Any] | None = None
+    pairwise_metric_result: dict[str, Any] | None = None
+    custom_code_execution_result: dict[str, Any] | None = None
+
+
+class AggregationOutput(ApiModel):
+    aggregation_results: list[AggregationResult] = []
+
+
+class OutputInfo(ApiModel):
+    gcs_output_directory: str | None = None
+
+
+class EvaluateDatasetResponse(ApiModel):
+    aggregation_output: AggregationOutput | None = None
+    output_info: OutputInfo | None = None
+
+
+class EvaluateDatasetRun(ApiModel):
+    """One evaluation of a tuning job (v1 discovery EvaluateDatasetRun, all output only): `operationName` is
+    deprecated in favour of `evaluationRun` (projects/P/locations/L/evaluationRuns/ID)."""
+
+    checkpoint_id: str | None = None
+    evaluation_run: str | None = None
+    operation_name: str | None = None
+    evaluate_dataset_response: EvaluateDatasetResponse | None = None
+    error: RpcStatus | None = None
 
 
 class PreTunedModel(ApiModel):
@@ -131,6 +199,7 @@ class TuningJob(ApiModel):
     base_model: str | None = None
     pre_tuned_model: PreTunedModel | None = None
     supervised_tuning_spec: SupervisedTuningSpec | None = None
+    preference_optimization_spec: PreferenceOptimizationSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
     state: str = JOB_STATE_UNSPECIFIED
@@ -143,6 +212,7 @@ class TuningJob(ApiModel):
     experiment: str | None = None
     tuned_model: VertexTunedModel | None = None
     tuning_data_stats: TuningDataStats | None = None
+    evaluate_dataset_runs: list[EvaluateDatasetRun] = []
     service_account: str | None = None
     encryption_spec: EncryptionSpec | None = None
     # v1beta1 only (absent from a v1 answer): where a pending or running job really is
@@ -165,7 +235,8 @@ class TuningJobCreate(ApiModel):
 
     base_model: str | None = None
     pre_tuned_model: PreTunedModel | None = None
-    supervised_tuning_spec: SupervisedTuningSpec
+    supervised_tuning_spec: SupervisedTuningSpec | None = None
+    preference_optimization_spec: PreferenceOptimizationSpec | None = None
     tuned_model_display_name: str | None = None
     description: str | None = None
     labels: dict[str, str] | None = None

@@ -33,6 +33,15 @@ from controller.preflight.lines import prefetched
 from controller.preflight.summary import Unreadable, summarize
 
 CACHE_ENTRIES = 256
+PREFERENCE_NOT_CHECKED = (
+    "preference tuning data is not checked before the job is created (the preflight knows the supervised "
+    "format only); Vertex AI checks it and reports dropped examples in status.preferenceOptimizationDataStats"
+)
+MULTIMODAL_NOT_CHECKED = (
+    "the data is not checked before the job is created: {names} is a Vertex AI multimodal dataset, not a "
+    "gs:// JSONL file the preflight can read; Vertex AI checks it and reports dropped examples in "
+    "status.tuningDataStats"
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,22 @@ class DatasetPreflight:
 
     def check(self, obj: JsonObject, spec: TuningJobSpec, *, required_by: str | None = None) -> CreateCheck:
         mode = self.effective_mode(spec, required_by)
+        if mode is not PreflightMode.SKIP and spec.preference_optimization_spec is not None:
+            # The checks below know the supervised format only; preference data (prompt plus scored
+            # completions) is left to Vertex AI rather than refused by rules written for another format.
+            return _skipped(mode, PREFERENCE_NOT_CHECKED)
         tuning = spec.supervised_tuning_spec
         if mode is PreflightMode.SKIP or tuning is None:
             return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped"}})
+        datasets = [
+            uri
+            for uri in (tuning.training_dataset_uri, tuning.validation_dataset_uri)
+            if uri and not uri.startswith("gs://")
+        ]
+        if datasets:
+            # A Vertex AI multimodal dataset is no file the preflight can read: the whole check is skipped
+            # (checking only the other file would report a dataset without training examples).
+            return _skipped(mode, MULTIMODAL_NOT_CHECKED.format(names=", ".join(datasets)))
         strict = bool(spec.preflight and spec.preflight.strict)
         limits = limits_for(spec.base_model)
         epochs = tuning.hyper_parameters.epoch_count if tuning.hyper_parameters else None
@@ -156,6 +178,10 @@ class DatasetPreflight:
             else:
                 events.append(("Warning", Reason.DATASET_WARNINGS, message))
         return CreateCheck(status=status, blocked=blocked, retry_after=retry, events=events)
+
+
+def _skipped(mode: PreflightMode, message: str) -> CreateCheck:
+    return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped", "message": message}})
 
 
 def _same_check(

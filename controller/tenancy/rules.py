@@ -79,14 +79,18 @@ def _check_service_account(spec: JsonObject, tenant: JsonObject, where: Where) -
     )
 
 
-def _dataset_check(key: str) -> Callable[[JsonObject, JsonObject, Where], str | None]:
+# The members of the TuningJob's one-of tuning spec: each holds dataset URIs and an epoch count.
+TUNING_SPECS = ("supervisedTuningSpec", "preferenceOptimizationSpec")
+
+
+def _dataset_check(tuning: str, key: str) -> Callable[[JsonObject, JsonObject, Where], str | None]:
     def check(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
-        uri = (spec.get("supervisedTuningSpec") or {}).get(key)
+        uri = (spec.get(tuning) or {}).get(key)
         prefixes = tenant["spec"]["datasetURIPrefixes"]
         if uri is None or any(uri.startswith(prefix) for prefix in prefixes):
             return None
         return (
-            f"spec.supervisedTuningSpec.{key}: '{uri}' is not under a prefix allowed by TuningTenant "
+            f"spec.{tuning}.{key}: '{uri}' is not under a prefix allowed by TuningTenant "
             f"'{_tenant(tenant)}' (datasetURIPrefixes: {_allowed(prefixes)})"
         )
 
@@ -104,19 +108,22 @@ def _check_base_model(spec: JsonObject, tenant: JsonObject, where: Where) -> str
     )
 
 
-def _check_epochs(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
-    limit = (tenant["spec"].get("limits") or {}).get("maxEpochs")
-    if limit is None or "supervisedTuningSpec" not in spec:  # an imported job may state no settings
-        return None
-    hyper = (spec.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}
-    epochs = hyper.get("epochCount")
-    if epochs is not None and int(epochs) <= int(limit):
-        return None
-    asked = f"{epochs} epochs" if epochs is not None else "no epochCount (Vertex AI would choose)"
-    return (
-        f"spec.supervisedTuningSpec.hyperParameters.epochCount: {asked} is more than TuningTenant "
-        f"'{_tenant(tenant)}' allows (limits.maxEpochs: {limit})"
-    )
+def _epochs_check(tuning: str) -> Callable[[JsonObject, JsonObject, Where], str | None]:
+    def check(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+        limit = (tenant["spec"].get("limits") or {}).get("maxEpochs")
+        if limit is None or tuning not in spec:  # the other kind of tuning, or an import stating nothing
+            return None
+        hyper = (spec.get(tuning) or {}).get("hyperParameters") or {}
+        epochs = hyper.get("epochCount")
+        if epochs is not None and int(epochs) <= int(limit):
+            return None
+        asked = f"{epochs} epochs" if epochs is not None else "no epochCount (Vertex AI would choose)"
+        return (
+            f"spec.{tuning}.hyperParameters.epochCount: {asked} is more than TuningTenant "
+            f"'{_tenant(tenant)}' allows (limits.maxEpochs: {limit})"
+        )
+
+    return check
 
 
 def _check_preflight(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
@@ -131,7 +138,49 @@ def _check_preflight(spec: JsonObject, tenant: JsonObject, where: Where) -> str 
     )
 
 
-_HYPER = "object.spec.supervisedTuningSpec.hyperParameters"
+def _dataset_rules(tuning: str) -> tuple[Rule, Rule]:
+    """datasetURIPrefixes on the training and validation data of one kind of tuning spec."""
+    spec = f"object.spec.{tuning}"
+    training = Rule(
+        "datasetURIPrefixes",
+        f"spec.{tuning}.trainingDatasetUri",
+        _dataset_check(tuning, "trainingDatasetUri"),
+        f"!has({spec}) || params.spec.datasetURIPrefixes.exists(p, {spec}.trainingDatasetUri.startsWith(p))",
+        f"'spec.{tuning}.trainingDatasetUri: \\'' + {spec}.trainingDatasetUri + '\\' is not under a prefix "
+        "allowed by TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
+        "params.spec.datasetURIPrefixes.join(', ') + ')'",
+    )
+    validation = Rule(
+        "datasetURIPrefixes",
+        f"spec.{tuning}.validationDatasetUri",
+        _dataset_check(tuning, "validationDatasetUri"),
+        f"!has({spec}) || !has({spec}.validationDatasetUri) || "
+        f"params.spec.datasetURIPrefixes.exists(p, {spec}.validationDatasetUri.startsWith(p))",
+        f"'spec.{tuning}.validationDatasetUri: \\'' + {spec}.validationDatasetUri + '\\' is not under a "
+        "prefix allowed by TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
+        "params.spec.datasetURIPrefixes.join(', ') + ')'",
+    )
+    return training, validation
+
+
+def _epochs_rule(tuning: str) -> Rule:
+    """limits.maxEpochs on one kind of tuning spec (an epochCount left to Vertex AI breaks it)."""
+    hyper = f"object.spec.{tuning}.hyperParameters"
+    return Rule(
+        "limits.maxEpochs",
+        f"spec.{tuning}.hyperParameters.epochCount",
+        _epochs_check(tuning),
+        "!has(params.spec.limits) || !has(params.spec.limits.maxEpochs) || "
+        f"!has(object.spec.{tuning}) || "
+        f"(has({hyper}) && has({hyper}.epochCount) && "
+        f"{hyper}.epochCount <= params.spec.limits.maxEpochs)",
+        f"'spec.{tuning}.hyperParameters.epochCount: ' + "
+        f"((has({hyper}) && has({hyper}.epochCount)) ? string({hyper}.epochCount) + ' epochs' : "
+        "'no epochCount (Vertex AI would choose)') + ' is more than TuningTenant \\'' + "
+        "params.metadata.name + '\\' allows (limits.maxEpochs: ' + "
+        "string(params.spec.limits.maxEpochs) + ')'",
+    )
+
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -163,30 +212,7 @@ RULES: tuple[Rule, ...] = (
         "TuningTenant \\'' + params.metadata.name + '\\' (jobServiceAccounts: ' + "
         "(has(params.spec.jobServiceAccounts) ? params.spec.jobServiceAccounts.join(', ') : 'none') + ')'",
     ),
-    Rule(
-        "datasetURIPrefixes",
-        "spec.supervisedTuningSpec.trainingDatasetUri",
-        _dataset_check("trainingDatasetUri"),
-        "!has(object.spec.supervisedTuningSpec) || params.spec.datasetURIPrefixes.exists(p, "
-        "object.spec.supervisedTuningSpec.trainingDatasetUri.startsWith(p))",
-        "'spec.supervisedTuningSpec.trainingDatasetUri: \\'' + "
-        "object.spec.supervisedTuningSpec.trainingDatasetUri + '\\' is not under a prefix allowed by "
-        "TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
-        "params.spec.datasetURIPrefixes.join(', ') + ')'",
-    ),
-    Rule(
-        "datasetURIPrefixes",
-        "spec.supervisedTuningSpec.validationDatasetUri",
-        _dataset_check("validationDatasetUri"),
-        "!has(object.spec.supervisedTuningSpec) || "
-        "!has(object.spec.supervisedTuningSpec.validationDatasetUri) || "
-        "params.spec.datasetURIPrefixes.exists(p, "
-        "object.spec.supervisedTuningSpec.validationDatasetUri.startsWith(p))",
-        "'spec.supervisedTuningSpec.validationDatasetUri: \\'' + "
-        "object.spec.supervisedTuningSpec.validationDatasetUri + '\\' is not under a prefix allowed by "
-        "TuningTenant \\'' + params.metadata.name + '\\' (datasetURIPrefixes: ' + "
-        "params.spec.datasetURIPrefixes.join(', ') + ')'",
-    ),
+    *(rule for tuning in TUNING_SPECS for rule in _dataset_rules(tuning)),
     Rule(
         "baseModels",
         "spec.baseModel",
@@ -196,20 +222,7 @@ RULES: tuple[Rule, ...] = (
         "'spec.baseModel: base model \\'' + object.spec.baseModel + '\\' is not allowed by TuningTenant "
         "\\'' + params.metadata.name + '\\' (baseModels: ' + params.spec.baseModels.join(', ') + ')'",
     ),
-    Rule(
-        "limits.maxEpochs",
-        "spec.supervisedTuningSpec.hyperParameters.epochCount",
-        _check_epochs,
-        "!has(params.spec.limits) || !has(params.spec.limits.maxEpochs) || "
-        "!has(object.spec.supervisedTuningSpec) || "
-        f"(has({_HYPER}) && has({_HYPER}.epochCount) && "
-        f"{_HYPER}.epochCount <= params.spec.limits.maxEpochs)",
-        "'spec.supervisedTuningSpec.hyperParameters.epochCount: ' + "
-        f"((has({_HYPER}) && has({_HYPER}.epochCount)) ? string({_HYPER}.epochCount) + ' epochs' : "
-        "'no epochCount (Vertex AI would choose)') + ' is more than TuningTenant \\'' + "
-        "params.metadata.name + '\\' allows (limits.maxEpochs: ' + "
-        "string(params.spec.limits.maxEpochs) + ')'",
-    ),
+    *(_epochs_rule(tuning) for tuning in TUNING_SPECS),
     Rule(
         "requireDatasetPreflight",
         "spec.preflight.mode",

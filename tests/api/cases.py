@@ -52,6 +52,70 @@ def tuning_job(name: str = "tj-sample") -> Manifest:
     }
 
 
+PREFERENCE_SPEC: dict[str, Any] = {
+    "trainingDatasetUri": "gs://acme-bucket/preferences.jsonl",
+    "validationDatasetUri": "gs://acme-bucket/preferences-validation.jsonl",
+    "hyperParameters": {
+        "epochCount": 2,
+        "learningRateMultiplier": 1.0,
+        "adapterSize": "ADAPTER_SIZE_FOUR",
+        "beta": 0.1,
+    },
+    "exportLastCheckpointOnly": True,
+}
+
+
+EVALUATION_CONFIG: dict[str, Any] = {
+    "metrics": [
+        {"aggregationMetrics": ["AVERAGE", "STANDARD_DEVIATION"], "bleuSpec": {"useEffectiveOrder": True}},
+        {"rougeSpec": {"rougeType": "rougeL", "useStemmer": True, "splitSummaries": False}},
+        {"exactMatchSpec": {}},
+        {
+            "aggregationMetrics": ["MEDIAN"],
+            "pointwiseMetricSpec": {
+                "metricPromptTemplate": "Rate the fluency of {response} from 1 to 5.",
+                "systemInstruction": "You are a strict grader.",
+                "customOutputFormatConfig": {"returnRawOutput": False},
+            },
+        },
+        {
+            "pairwiseMetricSpec": {
+                "metricPromptTemplate": "Which is better: {baseline_response} or {response}?",
+                "systemInstruction": "Compare helpfulness.",
+                "candidateResponseFieldName": "response",
+                "baselineResponseFieldName": "baseline_response",
+                "customOutputFormatConfig": {"returnRawOutput": True},
+            }
+        },
+        {"predefinedMetricSpec": {"metricSpecName": "instruction_following_v1"}},
+        {"customCodeExecutionSpec": {"evaluationFunction": "def evaluate(instance):\n    return 1.0\n"}},
+    ],
+    "outputConfig": {"gcsDestination": {"outputUriPrefix": "gs://acme-bucket/evaluation/"}},
+    "autoraterConfig": {
+        "autoraterModel": "projects/acme-ml-prod/locations/us-central1/publishers/google/models/judge",
+        "samplingCount": 4,
+        "flipEnabled": True,
+        "generationConfig": {"temperature": 0.0, "topP": 1.0, "topK": 1, "maxOutputTokens": 512},
+    },
+    "inferenceGenerationConfig": {"temperature": 0.2, "topP": 0.9, "topK": 40, "maxOutputTokens": 1024},
+}
+
+
+def evaluated_tuning_job(name: str = "tj-evaluated") -> Manifest:
+    """The sample TuningJob with an evaluation of its checkpoints, every metric kind among its metrics."""
+    manifest = tuning_job(name)
+    manifest["spec"]["supervisedTuningSpec"]["evaluationConfig"] = copy.deepcopy(EVALUATION_CONFIG)
+    return manifest
+
+
+def preference_tuning_job(name: str = "tj-preference") -> Manifest:
+    """The sample TuningJob as a preference-tuning job: preferenceOptimizationSpec instead of supervised."""
+    manifest = tuning_job(name)
+    del manifest["spec"]["supervisedTuningSpec"]
+    manifest["spec"]["preferenceOptimizationSpec"] = copy.deepcopy(PREFERENCE_SPEC)
+    return manifest
+
+
 def tuned_model(name: str = "tm-sample") -> Manifest:
     return {
         "apiVersion": "tuning.vertexops.dev/v1alpha1",
@@ -151,6 +215,8 @@ class Immutable:
 
 TJ = tuning_job
 MODEL = "projects/acme-ml-prod/locations/us-central1/models/123@1"
+TJP = preference_tuning_job
+TJE = evaluated_tuning_job
 
 
 def _reference_itself(manifest: Manifest) -> None:
@@ -161,6 +227,9 @@ TM = tuned_model
 SPEC = "spec"
 STS = "spec.supervisedTuningSpec"
 HP = "spec.supervisedTuningSpec.hyperParameters"
+POS = "spec.preferenceOptimizationSpec"
+PHP = "spec.preferenceOptimizationSpec.hyperParameters"
+EVAL = "spec.supervisedTuningSpec.evaluationConfig"
 TASK = "spec.tuningTask"
 
 INVALID: tuple[Invalid, ...] = (
@@ -216,6 +285,31 @@ INVALID: tuple[Invalid, ...] = (
         TJ,
         with_value(f"{STS}.validationDatasetUri", "https://storage.googleapis.com/b/v.jsonl"),
         (f"{STS}.validationDatasetUri",),
+    ),
+    # A Vertex AI multimodal dataset names projects/P/locations/L/datasets/ID (a number): nothing else.
+    Invalid(
+        "tj-training-dataset-id-not-numeric",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/faq"),
+        (f"{STS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-training-dataset-no-location",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/datasets/123"),
+        (f"{STS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-validation-dataset-other-resource",
+        TJ,
+        with_value(f"{STS}.validationDatasetUri", "projects/acme-ml-prod/locations/us-central1/models/123"),
+        (f"{STS}.validationDatasetUri",),
+    ),
+    Invalid(
+        "tj-preference-multimodal-dataset",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/123"),
+        (f"{POS}.trainingDatasetUri",),
     ),
     Invalid(
         "tj-training-uri-missing", TJ, without(f"{STS}.trainingDatasetUri"), (f"{STS}.trainingDatasetUri",)
@@ -338,6 +432,84 @@ INVALID: tuple[Invalid, ...] = (
         TJ,
         with_value(f"{SPEC}.testPrompts", [{"prompt": f"p{i}"} for i in range(21)]),
         ("spec.testPrompts",),
+    ),
+    # -- TuningJob: preference tuning (the one-of tuning_spec)
+    Invalid(
+        "tj-two-tuning-specs",
+        TJ,
+        with_value(POS, PREFERENCE_SPEC),
+        ("spec", "at most one of supervisedTuningSpec or preferenceOptimizationSpec"),
+    ),
+    Invalid(
+        "tj-preference-without-base-model",
+        TJP,
+        without(f"{SPEC}.baseModel"),
+        ("spec.baseModel", "spec.preferenceOptimizationSpec", "unless spec.jobName"),
+    ),
+    Invalid(
+        "tj-beta-in-supervised-spec",
+        TJ,
+        with_value(f"{HP}.beta", 0.1),
+        (f'unknown field "{HP}.beta"',),
+    ),
+    Invalid("tj-preference-beta-negative", TJP, with_value(f"{PHP}.beta", -0.5), (f"{PHP}.beta",)),
+    Invalid("tj-preference-epoch-zero", TJP, with_value(f"{PHP}.epochCount", 0), (f"{PHP}.epochCount",)),
+    Invalid(
+        "tj-preference-training-uri-s3",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "s3://bucket/preferences.jsonl"),
+        (f"{POS}.trainingDatasetUri",),
+    ),
+    Invalid(
+        "tj-preference-training-uri-missing",
+        TJP,
+        without(f"{POS}.trainingDatasetUri"),
+        (f"{POS}.trainingDatasetUri",),
+    ),
+    # -- TuningJob: evaluation
+    Invalid(
+        "tj-eval-metric-two-specs",
+        TJE,
+        with_value(f"{EVAL}.metrics.0.rougeSpec", {}),
+        (f"{EVAL}.metrics[0]", "exactly one of pointwiseMetricSpec or"),
+    ),
+    Invalid(
+        "tj-eval-metric-no-spec",
+        TJE,
+        with_value(f"{EVAL}.metrics.0", {"aggregationMetrics": ["AVERAGE"]}),
+        (f"{EVAL}.metrics[0]", "exactly one of pointwiseMetricSpec or"),
+    ),
+    Invalid("tj-eval-no-metrics", TJE, with_value(f"{EVAL}.metrics", []), (f"{EVAL}.metrics",)),
+    Invalid("tj-eval-output-missing", TJE, without(f"{EVAL}.outputConfig"), (f"{EVAL}.outputConfig",)),
+    Invalid(
+        "tj-eval-output-not-gcs",
+        TJE,
+        with_value(f"{EVAL}.outputConfig.gcsDestination.outputUriPrefix", "s3://bucket/eval/"),
+        (f"{EVAL}.outputConfig.gcsDestination.outputUriPrefix",),
+    ),
+    Invalid(
+        "tj-eval-aggregation-unknown",
+        TJE,
+        with_value(f"{EVAL}.metrics.0.aggregationMetrics", ["MEAN"]),
+        (f"{EVAL}.metrics[0].aggregationMetrics[0]",),
+    ),
+    Invalid(
+        "tj-eval-sampling-count-high",
+        TJE,
+        with_value(f"{EVAL}.autoraterConfig.samplingCount", 33),
+        (f"{EVAL}.autoraterConfig.samplingCount",),
+    ),
+    Invalid(
+        "tj-eval-autorater-not-a-model",
+        TJE,
+        with_value(f"{EVAL}.autoraterConfig.autoraterModel", "gemini-2.5-pro"),
+        (f"{EVAL}.autoraterConfig.autoraterModel",),
+    ),
+    Invalid(
+        "tj-eval-in-preference-spec",
+        TJP,
+        with_value(f"{POS}.evaluationConfig", EVALUATION_CONFIG),
+        (f'unknown field "{POS}.evaluationConfig"',),
     ),
     # -- TuningJob: labels
     Invalid(
@@ -572,6 +744,37 @@ IMMUTABLE: tuple[Immutable, ...] = (
         TJ,
         with_value(f"{SPEC}.tunedModelDisplayName", "Renamed"),
         ("spec.tunedModelDisplayName",),
+    ),
+    Immutable(
+        "imm-tj-supervised-to-preference",
+        TJ,
+        apply_all(without(STS), with_value(POS, PREFERENCE_SPEC)),
+        ("spec.preferenceOptimizationSpec", "cannot be added or removed"),
+    ),
+    Immutable("imm-tj-preference-beta", TJP, with_value(f"{PHP}.beta", 0.2), (f"{PHP}.beta", "immutable")),
+    Immutable(
+        "imm-tj-preference-training-uri",
+        TJP,
+        with_value(f"{POS}.trainingDatasetUri", "gs://acme-bucket/other.jsonl"),
+        (f"{POS}.trainingDatasetUri", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-training-uri-to-dataset",
+        TJ,
+        with_value(f"{STS}.trainingDatasetUri", "projects/acme-ml-prod/locations/us-central1/datasets/123"),
+        (f"{STS}.trainingDatasetUri", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-eval-metrics",
+        TJE,
+        with_value(f"{EVAL}.metrics", [{"bleuSpec": {}}]),
+        (f"{EVAL}.metrics", "immutable"),
+    ),
+    Immutable(
+        "imm-tj-eval-added",
+        TJ,
+        with_value(f"{STS}.evaluationConfig", EVALUATION_CONFIG),
+        (f"{STS}.evaluationConfig", "cannot be added or removed"),
     ),
     Immutable(
         "imm-tm-base-model",

@@ -19,10 +19,12 @@ from controller.api import (
     TuningJob,
     TuningJobStatus,
 )
+from controller.api.evaluation import EvaluationResult, EvaluationRun
 from controller.api.tunedmodel import TuningSnapshot
 from controller.api.tuningjob import (
     Checkpoint,
     LargestExample,
+    PreferenceDataStats,
     PreflightFile,
     PreflightMode,
     PreflightStatus,
@@ -36,7 +38,7 @@ from controller.api.tuningjob import (
 from controller.crdgen import install_crds
 from controller.testenv.controlplane import ControlPlane
 
-from .cases import tuned_model, tuning_job
+from .cases import EVALUATION_CONFIG, preference_tuning_job, tuned_model, tuning_job
 
 T0 = datetime(2026, 8, 1, 10, 0, 0, tzinfo=UTC)
 T1 = datetime(2026, 8, 1, 10, 5, 30, 250000, tzinfo=UTC)
@@ -109,6 +111,14 @@ def full_tuning_job_status() -> TuningJobStatus:
             truncated_example_indices=[7, 41],
             dropped_example_reasons=["too many tokens", "invalid image"],
         ),
+        # A status holds one kind of data statistics; both are set here so both round-trip.
+        preference_optimization_data_stats=PreferenceDataStats(
+            tuning_dataset_example_count=400,
+            total_billable_token_count=8_765_432_109,
+            tuning_step_count=50,
+            dropped_example_indices=[3, 17],
+            dropped_example_reasons=["Example exceeds the token limit.", "Example has no completions."],
+        ),
         latest_metrics=TrainingMetrics(
             step=125,
             train_total_loss=0.125,
@@ -119,6 +129,19 @@ def full_tuning_job_status() -> TuningJobStatus:
             eval_num_predictions=512.0,
             read_time=T1,
         ),
+        evaluate_dataset_runs=[
+            EvaluationRun(
+                checkpoint_id="1",
+                evaluation_run="projects/123/locations/us-central1/evaluationRuns/77",
+                operation_name="projects/123/locations/us-central1/operations/78",
+                output_directory="gs://acme-bucket/evaluation/checkpoint-1",
+                results=[
+                    EvaluationResult(metric="bleu", aggregation_metric="AVERAGE", score=0.625),
+                    EvaluationResult(metric="pairwise", aggregation_metric="MODE", pairwise_choice="TIE"),
+                ],
+            ),
+            EvaluationRun(checkpoint_id="2", error=GoogleError(code=13, message="evaluation failed")),
+        ],
         progress="125/125",
         test_prompt_results=_prompt_results(),
         preflight=PreflightStatus(
@@ -216,8 +239,11 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
     manifest["spec"]["jobName"] = "projects/acme-ml-prod/locations/us-central1/tuningJobs/7"
     manifest["spec"]["adoptionPolicy"] = "Never"
     manifest["spec"]["preflight"] = {"mode": "WarnOnly", "strict": True}
+    manifest["spec"]["supervisedTuningSpec"]["evaluationConfig"] = EVALUATION_CONFIG
     job = TuningJob.model_validate(manifest)
     status = full_tuning_job_status()
+    # The tuning specs are a one-of: the preference job below sets the one this job cannot.
+    preference = TuningJob.model_validate(preference_tuning_job("rt-preference-job"))
     _assert_every_field_set([status], "status")
     # baseModel and preTunedModel are exclusive, and so are preTunedModel's two sources: one job each.
     continued = []
@@ -229,21 +255,22 @@ def test_tuning_job_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, na
         del other["spec"]["baseModel"]
         other["spec"]["preTunedModel"] = source
         continued.append(TuningJob.model_validate(other))
-    _assert_every_field_set([job.spec, *(c.spec for c in continued)], "spec")
+    _assert_every_field_set([job.spec, preference.spec, *(c.spec for c in continued)], "spec")
     for other_job in continued:
         _, parsed_other = _round_trip(api_client, namespace, "tuningjobs", other_job, status)
         assert isinstance(parsed_other, TuningJob) and parsed_other.spec == other_job.spec
 
-    stored, parsed = _round_trip(api_client, namespace, "tuningjobs", job, status)
+    for resource in (job, preference):
+        stored, parsed = _round_trip(api_client, namespace, "tuningjobs", resource, status)
 
-    assert isinstance(parsed, TuningJob)
-    assert parsed.spec == job.spec
-    assert parsed.status == status
-    assert parsed.to_k8s()["spec"] == stored["spec"]
-    # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
-    assert parsed.to_k8s()["status"] == stored["status"]
-    assert parsed.metadata.uid == stored["metadata"]["uid"]
-    assert parsed.metadata.generation == 1
+        assert isinstance(parsed, TuningJob)
+        assert parsed.spec == resource.spec
+        assert parsed.status == status
+        assert parsed.to_k8s()["spec"] == stored["spec"]
+        # JSON numbers compare by value: the API server writes 2048.0 back as 2048.
+        assert parsed.to_k8s()["status"] == stored["status"]
+        assert parsed.metadata.uid == stored["metadata"]["uid"]
+        assert parsed.metadata.generation == 1
 
 
 def test_tuned_model_round_trip(crds: ControlPlane, api_client: k8s.ApiClient, namespace: str) -> None:

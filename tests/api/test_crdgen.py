@@ -172,6 +172,15 @@ def test_cel_touched_strings_and_lists_are_bounded() -> None:
                     )
 
 
+def test_no_schema_holds_an_empty_map() -> None:
+    """The API server drops an empty `properties` (omitempty), so the stored CRD would differ from the one
+    applied, and a later server-side apply by another field manager (kubectl, Helm) would conflict."""
+    for kind, schema in _schemas():
+        for path, node in _walk(schema, kind):
+            for key in ("properties", "items", "additionalProperties"):
+                assert node.get(key) != {}, f"{path}.{key} is empty"
+
+
 def test_generation_is_deterministic() -> None:
     first = crdgen.rendered_files()
     second = crdgen.rendered_files()

@@ -167,10 +167,40 @@ def test_an_import_is_compared_only_on_what_its_spec_states() -> None:
 
 def test_a_spec_without_inputs_must_import() -> None:
     with pytest.raises(
-        ValueError,
-        match=r"spec.baseModel \(or spec.preTunedModel\) and spec.supervisedTuningSpec are required",
+        ValueError, match=r"spec.baseModel \(or spec.preTunedModel\) and one tuning spec .* are required"
     ):
         TuningJobSpec.model_validate({"baseModel": "gemini-2.5-flash"})
     assert TuningJobSpec.model_validate(
         {"jobName": "projects/p1/locations/us-central1/tuningJobs/1"}
     ).imported
+
+
+def _preference(uri: str = "gs://bkt/prefs.jsonl", beta: float = 0.1) -> TuningJobSpec:
+    return _spec(
+        supervisedTuningSpec=None,
+        preferenceOptimizationSpec={"trainingDatasetUri": uri, "hyperParameters": {"beta": beta}},
+    )
+
+
+def test_a_preference_job_identity_holds_its_data_and_hyperparameters() -> None:
+    assert _identity(_preference()) == _identity(_preference())
+    assert _identity(_preference()) != _identity(_spec())
+    assert _identity(_preference(uri="gs://bkt/prefs-v2.jsonl")) != _identity(_preference())
+    assert _identity(_preference(beta=0.2)) != _identity(_preference())
+
+
+def test_an_imported_preference_job_is_compared_on_its_preference_spec() -> None:
+    job = TuningJob.model_validate(
+        {
+            "name": "projects/1/locations/us-central1/tuningJobs/9",
+            "baseModel": "gemini-2.5-flash",
+            "preferenceOptimizationSpec": {
+                "trainingDatasetUri": "gs://bkt/prefs.jsonl",
+                "hyperParameters": {"beta": 0.3, "epochCount": "2"},
+            },
+            "labels": {"team": "support"},
+        }
+    )
+    assert import_differences(_preference(), job) == [
+        "spec.preferenceOptimizationSpec.hyperParameters.beta is 0.1 but the job has 0.3"
+    ]

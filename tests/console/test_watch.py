@@ -149,3 +149,23 @@ def test_on_a_terminal_live_watch_draws_the_frame_not_plain_lines(console: Conso
     assert text.startswith("tuningjob/support-assistant  JOB_STATE_SUCCEEDED (JobSucceeded)")
     assert "loss │" in text and "accuracy │" in text and BRAILLE.search(text)
     assert "(refreshed " in text and "Ctrl-C stops watching, the job goes on" in text
+
+
+def test_watch_of_a_preference_job_counts_steps_from_its_own_statistics(console: Console) -> None:
+    job = sample("tuningjob.yaml")
+    job["metadata"]["name"] = "preferred"
+    job["spec"].pop("publish")
+    job["spec"].pop("testPrompts")
+    supervised = job["spec"].pop("supervisedTuningSpec")
+    job["spec"]["preferenceOptimizationSpec"] = {
+        "trainingDatasetUri": supervised["trainingDatasetUri"],
+        "hyperParameters": {"epochCount": 2, "beta": 0.1},
+    }
+    job["spec"]["preflight"] = {"mode": "Skip"}
+    console.create("tuningjobs", job)
+    total = console.wait_ready("tuningjobs", "preferred")["status"]["preferenceOptimizationDataStats"][
+        "tuningStepCount"
+    ]
+    result = console.run("watch", "tj/preferred", "--once")
+    assert result.returncode == 0, result.stderr
+    assert f"100%  step {total}/{total}" in result.stdout.splitlines()[1]

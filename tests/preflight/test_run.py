@@ -127,3 +127,39 @@ def test_a_tenant_that_requires_the_check_overrides_an_operator_default_of_skip(
     assert preflight.check({"status": {}}, _spec()).blocked is None
     required = preflight.check({"status": {}}, _spec(), required_by="team-a")
     assert required.blocked is not None and required.status["preflight"]["mode"] == "Required"
+
+
+DATASET = "projects/proj/locations/us-central1/datasets/123"
+
+
+@pytest.mark.parametrize(
+    "tuning",
+    [
+        {"trainingDatasetUri": DATASET},
+        {"trainingDatasetUri": "gs://bkt/train.jsonl", "validationDatasetUri": DATASET},
+    ],
+    ids=["training", "validation"],
+)
+def test_a_multimodal_dataset_is_skipped_with_a_note(emu: Emulator, tuning: dict[str, str]) -> None:
+    emu.put_object("bkt", "train.jsonl", GOOD)
+    spec = TuningJobSpec.model_validate({"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": tuning})
+    checked = _preflight(emu).check({"status": {}}, spec)
+    assert checked.blocked is None and checked.events == []
+    status = checked.status["preflight"]
+    assert status["result"] == "Skipped" and status["mode"] == "Required"
+    assert f"{DATASET} is a Vertex AI multimodal dataset" in status["message"]
+    assert emu.count("objects.get") == 0
+
+
+def test_preference_data_is_skipped_with_a_note_in_every_mode_but_skip(emu: Emulator) -> None:
+    spec = TuningJobSpec.model_validate(
+        {
+            "baseModel": "gemini-2.5-flash",
+            "preferenceOptimizationSpec": {"trainingDatasetUri": "gs://bkt/preferences.jsonl"},
+        }
+    )
+    checked = _preflight(emu).check({"status": {}}, spec, required_by="team-a")
+    assert checked.blocked is None
+    assert checked.status["preflight"]["result"] == "Skipped"
+    assert "preference tuning data is not checked" in checked.status["preflight"]["message"]
+    assert emu.count("objects.get") == 0

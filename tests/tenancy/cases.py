@@ -17,6 +17,7 @@ JsonObject = dict[str, Any]
 TEAM_A_SA = "team-a@proj-team-a.iam.gserviceaccount.com"
 TEAM_B_SA = "team-b@proj-team-b.iam.gserviceaccount.com"
 TEAM_A_TRAINER = "trainer@proj-team-a.iam.gserviceaccount.com"
+TEAM_A_DATASETS = "projects/proj-team-a/locations/us-central1/datasets/"
 
 
 def tenant_a(name: str = "team-a", namespaces: list[str] | None = None) -> JsonObject:
@@ -30,7 +31,7 @@ def tenant_a(name: str = "team-a", namespaces: list[str] | None = None) -> JsonO
             "projects": ["proj-team-a"],
             "locations": ["us-central1", "europe-west4"],
             "jobServiceAccounts": [TEAM_A_TRAINER],
-            "datasetURIPrefixes": ["gs://team-a-data/tuning/"],
+            "datasetURIPrefixes": ["gs://team-a-data/tuning/", TEAM_A_DATASETS],
             "baseModels": ["gemini-2.5-flash"],
             "limits": {"maxEpochs": 5},
         },
@@ -74,6 +75,9 @@ def job(namespace: str, name: str = "tune", **spec: Any) -> JsonObject:
         "metadata": {"name": name, "namespace": namespace},
         "spec": body,
     }
+
+
+FOREIGN_DATASET = "projects/proj-team-b/locations/us-central1/datasets/7"
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,49 @@ ESCAPES: tuple[Escape, ...] = (
         {"serviceAccount": "owner@proj-team-a.iam.gserviceaccount.com"},
     ),
     Escape("base-model-not-allowed", "baseModels", "spec.baseModel", {"baseModel": "gemini-2.5-pro"}),
+    Escape(
+        "foreign-bucket-for-preference-tuning",
+        "datasetURIPrefixes",
+        "spec.preferenceOptimizationSpec.trainingDatasetUri",
+        {
+            "supervisedTuningSpec": None,
+            "preferenceOptimizationSpec": {
+                "trainingDatasetUri": "gs://team-b-data/private/preferences.jsonl",
+                "hyperParameters": {"epochCount": 2},
+            },
+        },
+    ),
+    Escape(
+        "foreign-preference-validation-data",
+        "datasetURIPrefixes",
+        "spec.preferenceOptimizationSpec.validationDatasetUri",
+        {
+            "supervisedTuningSpec": None,
+            "preferenceOptimizationSpec": {
+                "trainingDatasetUri": "gs://team-a-data/tuning/preferences.jsonl",
+                "validationDatasetUri": "gs://team-b-data/val.jsonl",
+                "hyperParameters": {"epochCount": 2},
+            },
+        },
+    ),
+    Escape(
+        "too-many-preference-epochs",
+        "limits.maxEpochs",
+        "spec.preferenceOptimizationSpec.hyperParameters.epochCount",
+        {
+            "supervisedTuningSpec": None,
+            "preferenceOptimizationSpec": {
+                "trainingDatasetUri": "gs://team-a-data/tuning/preferences.jsonl",
+                "hyperParameters": {"epochCount": 9, "beta": 0.1},
+            },
+        },
+    ),
+    Escape(
+        "foreign-multimodal-dataset",
+        "datasetURIPrefixes",
+        "spec.supervisedTuningSpec.trainingDatasetUri",
+        {"supervisedTuningSpec": {"trainingDatasetUri": FOREIGN_DATASET}},
+    ),
     Escape(
         "too-many-epochs",
         "limits.maxEpochs",

@@ -20,7 +20,17 @@ from controller.tenancy import Tenancy
 from controller.tenancy.matching import selector_matches
 from controller.tenancy.queue import Reservations
 from controller.tenancy.rules import Where, violations
-from tenancy.cases import ESCAPES, TEAM_A_SA, TEAM_A_TRAINER, Escape, job, tenant_a, tenant_b, where
+from tenancy.cases import (
+    ESCAPES,
+    TEAM_A_DATASETS,
+    TEAM_A_SA,
+    TEAM_A_TRAINER,
+    Escape,
+    job,
+    tenant_a,
+    tenant_b,
+    where,
+)
 
 _uids = itertools.count(1)
 
@@ -49,6 +59,16 @@ def test_a_job_within_its_tenant_breaks_no_rule() -> None:
     allowed = job("team-a", serviceAccount=TEAM_A_TRAINER)
     allowed["spec"]["supervisedTuningSpec"]["validationDatasetUri"] = "gs://team-a-data/tuning/v/val.jsonl"
     assert violations(allowed["spec"], tenant_a(), Where("proj-team-a", "europe-west4")) == []
+    dataset = job("team-a")
+    dataset["spec"]["supervisedTuningSpec"]["trainingDatasetUri"] = TEAM_A_DATASETS + "123"
+    assert violations(dataset["spec"], tenant_a(), Where("proj-team-a", "us-central1")) == []
+    preference = job("team-a")
+    del preference["spec"]["supervisedTuningSpec"]
+    preference["spec"]["preferenceOptimizationSpec"] = {
+        "trainingDatasetUri": "gs://team-a-data/tuning/preferences.jsonl",
+        "hyperParameters": {"epochCount": 5},
+    }
+    assert violations(preference["spec"], tenant_a(), Where("proj-team-a", "us-central1")) == []
 
 
 @pytest.mark.parametrize("escape", ESCAPES, ids=[e.id for e in ESCAPES])
