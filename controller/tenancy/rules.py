@@ -126,6 +126,26 @@ def _epochs_check(tuning: str) -> Callable[[JsonObject, JsonObject, Where], str 
     return check
 
 
+def _check_pre_tuned_model(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
+    """A model to tune on from lies in the tenant's projects and locations like the job itself: otherwise a
+    tenant could continue from (and so read out) a model another team tuned on its own data."""
+    name = (spec.get("preTunedModel") or {}).get("tunedModelName")
+    if not name:  # none, or a tuningJobRef: a TuningJob of the same namespace, held to these rules itself
+        return None
+    projects = tenant["spec"]["projects"]
+    locations = tenant["spec"].get("locations")
+    # projects/P/locations/L/models/M[@version] (the CRD's pattern holds it to this shape)
+    if any(name.startswith(f"projects/{p}/") for p in projects) and (
+        locations is None or any(f"/locations/{loc}/" in name for loc in locations)
+    ):
+        return None
+    return (
+        f"spec.preTunedModel.tunedModelName: '{name}' is not in a project and location allowed by "
+        f"TuningTenant '{_tenant(tenant)}' (projects: {_allowed(projects)}; locations: "
+        f"{_allowed(locations) if locations is not None else 'any'})"
+    )
+
+
 def _check_preflight(spec: JsonObject, tenant: JsonObject, where: Where) -> str | None:
     if not tenant["spec"].get("requireDatasetPreflight") or spec.get("jobName"):
         return None
@@ -223,6 +243,19 @@ RULES: tuple[Rule, ...] = (
         "\\'' + params.metadata.name + '\\' (baseModels: ' + params.spec.baseModels.join(', ') + ')'",
     ),
     *(_epochs_rule(tuning) for tuning in TUNING_SPECS),
+    Rule(
+        "projects",
+        "spec.preTunedModel.tunedModelName",
+        _check_pre_tuned_model,
+        "!has(object.spec.preTunedModel) || !has(object.spec.preTunedModel.tunedModelName) || "
+        "(params.spec.projects.exists(p, object.spec.preTunedModel.tunedModelName.startsWith("
+        "'projects/' + p + '/')) && (!has(params.spec.locations) || params.spec.locations.exists(l, "
+        "object.spec.preTunedModel.tunedModelName.contains('/locations/' + l + '/'))))",
+        "'spec.preTunedModel.tunedModelName: \\'' + object.spec.preTunedModel.tunedModelName + "
+        "'\\' is not in a project and location allowed by TuningTenant \\'' + params.metadata.name + "
+        "'\\' (projects: ' + params.spec.projects.join(', ') + '; locations: ' + "
+        "(has(params.spec.locations) ? params.spec.locations.join(', ') : 'any') + ')'",
+    ),
     Rule(
         "requireDatasetPreflight",
         "spec.preflight.mode",

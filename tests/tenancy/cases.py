@@ -184,6 +184,24 @@ ESCAPES: tuple[Escape, ...] = (
         {"supervisedTuningSpec": {"trainingDatasetUri": FOREIGN_DATASET}},
     ),
     Escape(
+        "tune-on-from-another-projects-model",
+        "projects",
+        "spec.preTunedModel.tunedModelName",
+        {
+            "baseModel": None,
+            "preTunedModel": {"tunedModelName": "projects/proj-team-b/locations/us-central1/models/42@1"},
+        },
+    ),
+    Escape(
+        "tune-on-from-a-model-in-a-location-not-allowed",
+        "projects",
+        "spec.preTunedModel.tunedModelName",
+        {
+            "baseModel": None,
+            "preTunedModel": {"tunedModelName": "projects/proj-team-a/locations/asia-east1/models/42@1"},
+        },
+    ),
+    Escape(
         "too-many-epochs",
         "limits.maxEpochs",
         "spec.supervisedTuningSpec.hyperParameters.epochCount",
