@@ -132,36 +132,36 @@ def _common_shape_characters(example: Any) -> int | None:
         return None
     characters = 0
     role = None
-    has_model_turn = False
     for content in contents:
         if type(content) is not dict or len(content) != 2:
             return None
         role = content.get("role")
-        if role == "model":
-            has_model_turn = True
-        elif role != "user":
+        text = _text_characters(content.get("parts")) if role in ROLES else None
+        if text is None:
             return None
-        parts = content.get("parts")
-        if type(parts) is not list or not parts:
-            return None
-        for part in parts:
-            text = part.get("text") if type(part) is dict and len(part) == 1 else None
-            if type(text) is not str or not text or text.isspace():
-                return None
-            characters += len(text)
-    if not has_model_turn or role != "model":
+        characters += text
+    if role != "model":  # the last turn is the model's (so there is one)
         return None
     if system is not None:
         if type(system) is not dict or "parts" not in system or not set(system) <= {"role", "parts"}:
             return None
-        parts = system["parts"]
-        if type(parts) is not list or not parts:
+        text = _text_characters(system["parts"])
+        if text is None:
             return None
-        for part in parts:
-            text = part.get("text") if type(part) is dict and len(part) == 1 else None
-            if type(text) is not str or not text or text.isspace():
-                return None
-            characters += len(text)
+        characters += text
+    return characters
+
+
+def _text_characters(parts: Any) -> int | None:
+    """The characters of a non-empty list of text-only parts, none of them blank; None for anything else."""
+    if type(parts) is not list or not parts:
+        return None
+    characters = 0
+    for part in parts:
+        text = part.get("text") if type(part) is dict and len(part) == 1 else None
+        if type(text) is not str or not text or text.isspace():
+            return None
+        characters += len(text)
     return characters
 
 
