@@ -139,7 +139,14 @@ def test_flux_installs_the_operator_from_the_plain_bundle_with_the_example_kusto
         source["spec"].pop("ref")
         source["spec"].update({"url": git.url_of(repo), "ref": {"branch": "main"}})
         cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([source, kustomization]))
-        done = flux.wait(KUSTOMIZE, "vertexops", lambda k: ready(k)[0] == "True", what="Ready", timeout=180)
+        # Ready and the applied revision may come in separate status updates: wait for both.
+        done = flux.wait(
+            KUSTOMIZE,
+            "vertexops",
+            lambda k: ready(k)[0] == "True" and "lastAppliedRevision" in (k.get("status") or {}),
+            what="Ready with a lastAppliedRevision",
+            timeout=180,
+        )
         assert done["status"]["lastAppliedRevision"].endswith(revision)
         assert_operator_installed(cp)
         applied = {entry["id"] for entry in done["status"]["inventory"]["entries"]}
