@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from controller.preflight.example import Severity, check_line
-from controller.preflight.limits import DatasetLimits, estimate_tokens
+from controller.preflight.limits import DataFormat, DatasetLimits, estimate_tokens
 from controller.preflight.lines import TooLong, iter_lines
+from controller.preflight.preference import check_preference_line
+
+LINE_CHECKS = {DataFormat.SUPERVISED: check_line, DataFormat.PREFERENCE: check_preference_line}
 
 
 class FileRole(StrEnum):
@@ -72,6 +75,7 @@ def check_file(
     max_examples = (
         limits.max_validation_examples if role is FileRole.VALIDATION else limits.max_training_examples
     )
+    check = LINE_CHECKS[limits.data_format]
     for number, line in enumerate(iter_lines(chunks, max_line_bytes), start=1):
         report.lines = number
         if isinstance(line, TooLong):
@@ -84,7 +88,7 @@ def check_file(
         if not line or line.isspace():
             report.add(Severity.WARNING, f"{uri} line {number}: blank line")
             continue
-        checked = check_line(line, limits)
+        checked = check(line, limits)
         if checked.problems:
             for problem in checked.problems:
                 report.add(problem.severity, problem.describe(f"{uri} line {number}"))
@@ -105,6 +109,23 @@ def check_file(
     if report.examples == 0 and report.errors == 0:
         report.add(Severity.ERROR, f"{uri}: holds no examples (one JSON object per line)")
     return report
+
+
+def validation_share_error(
+    training: FileReport | None, validation: FileReport | None, limits: DatasetLimits
+) -> str | None:
+    """Preference tuning's limit across both files: above `validation_share_above` validation examples,
+    at most `max_validation_share` of the number of training examples."""
+    if training is None or validation is None or limits.validation_share_above is None:
+        return None
+    allowed = int(training.examples * limits.max_validation_share)
+    if validation.examples <= max(limits.validation_share_above, allowed):
+        return None
+    return (
+        f"{validation.uri}: {validation.examples} validation examples; above "
+        f"{limits.validation_share_above} they may be at most {limits.max_validation_share:.0%} of the "
+        f"{training.examples} training examples ({allowed})"
+    )
 
 
 __all__ = ["FileReport", "FileRole", "check_file", "estimate_tokens"]

@@ -85,38 +85,55 @@ class ExampleCheck:
         self.problems.append(Problem(Severity.WARNING, where, message))
 
 
+# What `parse_line` returns for a line that is no JSON value (the problem is in the result already).
+UNPARSED: Any = object()
+
+
 def check_line(line: bytes, limits: DatasetLimits) -> ExampleCheck:
     """Check one JSONL line (without its newline) as a supervised tuning example."""
     result = ExampleCheck()
-    try:
-        # orjson parses (and checks the UTF-8 of) a line about 3.5 times as fast as the standard library,
-        # which is most of the cost of a check: this is what keeps it near the speed of the download.
-        example: Any = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # The slow way only for a line orjson refuses: the standard library's message names the column, and
-        # it is the judge (it also takes what orjson does not, such as integers beyond 64 bits).
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as err:
-            result.error("", f"not UTF-8 text (byte {err.start + 1} of the line)")
-            return result
-        try:
-            example = json.loads(text)
-        except json.JSONDecodeError as err:
-            result.error("", f"not valid JSON: {err.msg} at column {err.colno}")
-            return result
+    example = parse_line(line, result)
+    if example is UNPARSED:
+        return result
     common = _common_shape_characters(example)
     if common is not None:
         result.characters = common
     else:
         _check_example(example, result)
+    check_token_limit(result, limits)
+    return result
+
+
+def parse_line(line: bytes, result: ExampleCheck) -> Any:
+    """The line's JSON value, or UNPARSED with the reason recorded in `result`."""
+    try:
+        # orjson parses (and checks the UTF-8 of) a line about 3.5 times as fast as the standard library,
+        # which is most of the cost of a check: this is what keeps it near the speed of the download.
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    # The slow way only for a line orjson refuses: the standard library's message names the column, and it
+    # is the judge (it also takes what orjson does not, such as integers beyond 64 bits).
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        result.error("", f"not UTF-8 text (byte {err.start + 1} of the line)")
+        return UNPARSED
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        result.error("", f"not valid JSON: {err.msg} at column {err.colno}")
+        return UNPARSED
+
+
+def check_token_limit(result: ExampleCheck, limits: DatasetLimits) -> None:
+    """Warn about a valid example whose estimated tokens are over the per-example limit."""
     if result.valid and result.tokens > limits.max_tokens_per_example:
         result.warn(
             "",
             f"about {result.tokens} tokens (estimated at 4 characters a token), over the "
             f"{limits.max_tokens_per_example} a training example may hold: Vertex AI truncates or drops it",
         )
-    return result
 
 
 def _common_shape_characters(example: Any) -> int | None:
@@ -168,7 +185,7 @@ def _text_characters(parts: Any) -> int | None:
 def _check_example(example: Any, result: ExampleCheck) -> None:
     """The full check of one parsed line, field by field, naming each problem's field."""
     if not isinstance(example, dict):
-        result.error("", f"expected a JSON object with contents[], got {_kind(example)}")
+        result.error("", f"expected a JSON object with contents[], got {kind(example)}")
         return
     for key in example:
         if key not in TOP_LEVEL:
@@ -176,10 +193,10 @@ def _check_example(example: Any, result: ExampleCheck) -> None:
                 key, "unknown field; Vertex AI ignores it (known: contents, systemInstruction, tools)"
             )
     _check_contents(example, result)
-    system = _get(example, "systemInstruction", "system_instruction")
+    system = get_either(example, "systemInstruction", "system_instruction")
     if system is not None:
         name = "systemInstruction" if "systemInstruction" in example else "system_instruction"
-        _check_content(system, name, result, role_needed=False)
+        check_content(system, name, result, role_needed=False)
     tools = example.get("tools")
     if tools is not None:
         _check_tools(tools, result)
@@ -191,12 +208,12 @@ def _check_contents(example: dict[str, Any], result: ExampleCheck) -> None:
         return
     contents = example["contents"]
     if not isinstance(contents, list):
-        result.error("contents", f"expected a list of {{role, parts}}, got {_kind(contents)}")
+        result.error("contents", f"expected a list of {{role, parts}}, got {kind(contents)}")
         return
     if not contents:
         result.error("contents", "is empty: an example needs at least a user turn and a model turn")
         return
-    roles = [_check_content(c, f"contents[{i}]", result, role_needed=True) for i, c in enumerate(contents)]
+    roles = [check_content(c, f"contents[{i}]", result, role_needed=True) for i, c in enumerate(contents)]
     if all(role in ROLES for role in roles):
         if "model" not in roles:
             result.error("contents", "has no model turn: there is no response to learn from")
@@ -207,10 +224,10 @@ def _check_contents(example: dict[str, Any], result: ExampleCheck) -> None:
             )
 
 
-def _check_content(content: Any, where: str, result: ExampleCheck, *, role_needed: bool) -> str | None:
-    """Check a Content; its role when it has a valid one."""
+def check_content(content: Any, where: str, result: ExampleCheck, *, role_needed: bool) -> str | None:
+    """Check a Content (its text counts towards `result.characters`); its role when it has a valid one."""
     if not isinstance(content, dict):
-        result.error(where, f"expected an object {{role, parts}}, got {_kind(content)}")
+        result.error(where, f"expected an object {{role, parts}}, got {kind(content)}")
         return None
     role = content.get("role")
     parts = content.get("parts")
@@ -233,7 +250,7 @@ def _check_content(content: Any, where: str, result: ExampleCheck, *, role_neede
         if role is None:
             result.error(f"{where}.role", "required: user or model")
         elif not isinstance(role, str):
-            result.error(f"{where}.role", f"expected a string (user or model), got {_kind(role)}")
+            result.error(f"{where}.role", f"expected a string (user or model), got {kind(role)}")
         elif role not in ROLES:
             result.error(f"{where}.role", f"{json.dumps(role)} is not one of user, model")
     for key in content:
@@ -244,7 +261,7 @@ def _check_content(content: Any, where: str, result: ExampleCheck, *, role_neede
     else:
         parts = content["parts"]
         if not isinstance(parts, list):
-            result.error(f"{where}.parts", f"expected a list of parts, got {_kind(parts)}")
+            result.error(f"{where}.parts", f"expected a list of parts, got {kind(parts)}")
         elif not parts:
             result.error(f"{where}.parts", "is empty: a turn needs at least one part")
         else:
@@ -255,7 +272,7 @@ def _check_content(content: Any, where: str, result: ExampleCheck, *, role_neede
 
 def _check_part(part: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(part, dict):
-        result.error(where, f'expected an object such as {{"text": ...}}, got {_kind(part)}')
+        result.error(where, f'expected an object such as {{"text": ...}}, got {kind(part)}')
         return
     data = [key for key in part if key in PART_DATA]
     unknown = [key for key in part if key not in PART_DATA and key not in PART_METADATA]
@@ -273,7 +290,7 @@ def _check_part(part: Any, where: str, result: ExampleCheck) -> None:
 
 def _check_text(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, str):
-        result.error(where, f"expected a string, got {_kind(value)}")
+        result.error(where, f"expected a string, got {kind(value)}")
     elif not value.strip():
         result.warn(where, "is empty")
     else:
@@ -282,10 +299,10 @@ def _check_text(value: Any, where: str, result: ExampleCheck) -> None:
 
 def _check_file_data(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, dict):
-        result.error(where, f"expected an object {{mimeType, fileUri}}, got {_kind(value)}")
+        result.error(where, f"expected an object {{mimeType, fileUri}}, got {kind(value)}")
         return
-    mime = _get(value, "mimeType", "mime_type")
-    uri = _get(value, "fileUri", "file_uri")
+    mime = get_either(value, "mimeType", "mime_type")
+    uri = get_either(value, "fileUri", "file_uri")
     if not isinstance(mime, str) or not mime:
         result.error(f"{where}.mimeType", "required: the file's MIME type, such as image/jpeg")
     if not isinstance(uri, str) or not uri:
@@ -296,9 +313,9 @@ def _check_file_data(value: Any, where: str, result: ExampleCheck) -> None:
 
 def _check_inline_data(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, dict):
-        result.error(where, f"expected an object {{mimeType, data}}, got {_kind(value)}")
+        result.error(where, f"expected an object {{mimeType, data}}, got {kind(value)}")
         return
-    if not isinstance(_get(value, "mimeType", "mime_type"), str):
+    if not isinstance(get_either(value, "mimeType", "mime_type"), str):
         result.error(f"{where}.mimeType", "required: the data's MIME type")
     if not isinstance(value.get("data"), str):
         result.error(f"{where}.data", "required: the bytes, base64-encoded")
@@ -306,19 +323,19 @@ def _check_inline_data(value: Any, where: str, result: ExampleCheck) -> None:
 
 def _check_function_call(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, dict):
-        result.error(where, f"expected an object {{name, args}}, got {_kind(value)}")
+        result.error(where, f"expected an object {{name, args}}, got {kind(value)}")
         return
     if not isinstance(value.get("name"), str) or not value["name"]:
         result.error(f"{where}.name", "required: the function's name")
     args = value.get("args")
     if args is not None and not isinstance(args, dict):
-        result.error(f"{where}.args", f"expected an object, got {_kind(args)}")
+        result.error(f"{where}.args", f"expected an object, got {kind(args)}")
     result.characters += len(json.dumps(value))
 
 
 def _check_function_response(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, dict):
-        result.error(where, f"expected an object {{name, response}}, got {_kind(value)}")
+        result.error(where, f"expected an object {{name, response}}, got {kind(value)}")
         return
     if not isinstance(value.get("name"), str) or not value["name"]:
         result.error(f"{where}.name", "required: the function's name")
@@ -329,7 +346,7 @@ def _check_function_response(value: Any, where: str, result: ExampleCheck) -> No
 
 def _check_any_object(value: Any, where: str, result: ExampleCheck) -> None:
     if not isinstance(value, dict):
-        result.error(where, f"expected an object, got {_kind(value)}")
+        result.error(where, f"expected an object, got {kind(value)}")
         return
     result.characters += len(json.dumps(value))
 
@@ -347,19 +364,19 @@ _PART_CHECKS: dict[str, Callable[[Any, str, ExampleCheck], None]] = {
 
 def _check_tools(tools: Any, result: ExampleCheck) -> None:
     if not isinstance(tools, list):
-        result.error("tools", f"expected a list of tools, got {_kind(tools)}")
+        result.error("tools", f"expected a list of tools, got {kind(tools)}")
         return
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             result.error(
-                f"tools[{i}]", f"expected an object {{functionDeclarations: [...]}}, got {_kind(tool)}"
+                f"tools[{i}]", f"expected an object {{functionDeclarations: [...]}}, got {kind(tool)}"
             )
             continue
-        declarations = _get(tool, "functionDeclarations", "function_declarations")
+        declarations = get_either(tool, "functionDeclarations", "function_declarations")
         if declarations is None:
             continue
         if not isinstance(declarations, list):
-            result.error(f"tools[{i}].functionDeclarations", f"expected a list, got {_kind(declarations)}")
+            result.error(f"tools[{i}].functionDeclarations", f"expected a list, got {kind(declarations)}")
             continue
         for j, declaration in enumerate(declarations):
             where = f"tools[{i}].functionDeclarations[{j}]"
@@ -368,11 +385,13 @@ def _check_tools(tools: Any, result: ExampleCheck) -> None:
         result.characters += len(json.dumps(tool))
 
 
-def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+def get_either(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    """A field by its proto3 JSON name or its snake_case spelling (both are accepted)."""
     return obj[camel] if camel in obj else obj.get(snake)
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
+    """How a message names the JSON type of a value it did not expect."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""The documented limits a supervised tuning dataset is checked against, with where each comes from.
+"""The documented format and limits a tuning dataset is checked against, with where each comes from.
 
 Sources (Google Cloud documentation, read 2026-12):
 - "About supervised fine-tuning for Gemini models"
@@ -14,6 +14,19 @@ Sources (Google Cloud documentation, read 2026-12):
 - "Understand and count tokens" (https://ai.google.dev/gemini-api/docs/tokens): for Gemini models a token
   is about four characters. The preflight has no tokenizer, so its token counts are estimates from this.
 
+Preference tuning (`spec.preferenceOptimizationSpec`):
+- "About preference tuning for Gemini models"
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-preference-tuning), table
+  "Limitations": text only; training dataset file size 1GB; maximum input and output tokens per training
+  example 131,072; maximum training examples 10M text-only; maximum validation dataset size 5000 examples,
+  or 30% of the number of training examples if there are more than 1000 validation examples.
+- "Prepare preference tuning data for Gemini models"
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-preference-tuning-prepare): an
+  example is `contents` (the supervised format, text only, ending with a user turn), an optional
+  `system_instruction`, and `completions`: a pair of `{score, completion}`, one preferred (score 1) and one
+  dispreferred (score 0), each completion a single model turn; "the sum of maximum input and maximum
+  completion token counts must be <= 128K".
+
 The validation-set limit is applied to the validation file; the file-size limit to each file (the page
 states it for training data; a validation file is at most 5000 examples, far below it, in practice).
 """
@@ -21,10 +34,18 @@ states it for training data; a validation file is at most 5000 examples, far bel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 GIB = 1 << 30
 # "a token is about four characters" (ai.google.dev/gemini-api/docs/tokens)
 CHARACTERS_PER_TOKEN = 4
+
+
+class DataFormat(StrEnum):
+    """Which documented example format the lines are checked against: the tuning spec decides."""
+
+    SUPERVISED = "supervised"
+    PREFERENCE = "preference"
 
 
 @dataclass(frozen=True)
@@ -33,13 +54,18 @@ class DatasetLimits:
     max_validation_examples: int = 5_000
     max_file_bytes: int = 1 * GIB
     max_training_examples: int = 1_000_000
+    data_format: DataFormat = DataFormat.SUPERVISED
+    # Preference tuning: above this many validation examples, at most this share of the training examples.
+    validation_share_above: int | None = None
+    max_validation_share: float = 1.0
 
     @property
     def key(self) -> str:
         """Part of the cache key of a checked file: a result holds only for the limits it was checked with."""
         return (
-            f"{self.max_tokens_per_example}/{self.max_validation_examples}/{self.max_file_bytes}/"
-            f"{self.max_training_examples}"
+            f"{self.data_format.value}/{self.max_tokens_per_example}/{self.max_validation_examples}/"
+            f"{self.max_file_bytes}/{self.max_training_examples}/{self.validation_share_above}/"
+            f"{self.max_validation_share}"
         )
 
 
@@ -47,10 +73,19 @@ CURRENT = DatasetLimits()
 # gemini-1.5-pro-002, gemini-1.5-flash-002, gemini-1.0-pro-002: 32,000 tokens, 256 validation examples.
 LEGACY = DatasetLimits(max_tokens_per_example=32_000, max_validation_examples=256)
 _LEGACY_PREFIXES = ("gemini-1.0-", "gemini-1.5-")
+PREFERENCE = DatasetLimits(
+    max_training_examples=10_000_000,
+    data_format=DataFormat.PREFERENCE,
+    validation_share_above=1_000,
+    max_validation_share=0.3,
+)
 
 
-def limits_for(base_model: str | None) -> DatasetLimits:
-    """The limits of the base model's family; the current table for every model newer than 1.5."""
+def limits_for(base_model: str | None, data_format: DataFormat = DataFormat.SUPERVISED) -> DatasetLimits:
+    """The limits of the tuning method and the base model's family; for supervised tuning, the current
+    table for every model newer than 1.5 (preference tuning has one table)."""
+    if data_format is DataFormat.PREFERENCE:
+        return PREFERENCE
     name = (base_model or "").rsplit("/", 1)[-1]
     return LEGACY if name.startswith(_LEGACY_PREFIXES) else CURRENT
 

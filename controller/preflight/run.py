@@ -23,20 +23,21 @@ from datetime import UTC, datetime
 
 from controller.api.base import format_timestamp
 from controller.api.conditions import Reason
-from controller.api.tuningjob import PreflightMode, TuningJobSpec
+from controller.api.tuningjob import (
+    PreferenceOptimizationSpec,
+    PreflightMode,
+    SupervisedTuningSpec,
+    TuningJobSpec,
+)
 from controller.external import CreateCheck, JsonObject
 from controller.google.errors import NotFoundError, PermissionDeniedError, UnauthenticatedError
 from controller.google.storage import GcsUri, ObjectMetadata, StorageClient
 from controller.preflight.dataset import FileReport, FileRole, check_file
-from controller.preflight.limits import DatasetLimits, limits_for
+from controller.preflight.limits import DataFormat, DatasetLimits, limits_for
 from controller.preflight.lines import prefetched
 from controller.preflight.summary import Unreadable, summarize
 
 CACHE_ENTRIES = 256
-PREFERENCE_NOT_CHECKED = (
-    "preference tuning data is not checked before the job is created (the preflight knows the supervised "
-    "format only); Vertex AI checks it and reports dropped examples in status.preferenceOptimizationDataStats"
-)
 MULTIMODAL_NOT_CHECKED = (
     "the data is not checked before the job is created: {names} is a Vertex AI multimodal dataset, not a "
     "gs:// JSONL file the preflight can read; Vertex AI checks it and reports dropped examples in "
@@ -74,11 +75,11 @@ class DatasetPreflight:
 
     def check(self, obj: JsonObject, spec: TuningJobSpec, *, required_by: str | None = None) -> CreateCheck:
         mode = self.effective_mode(spec, required_by)
-        if mode is not PreflightMode.SKIP and spec.preference_optimization_spec is not None:
-            # The checks below know the supervised format only; preference data (prompt plus scored
-            # completions) is left to Vertex AI rather than refused by rules written for another format.
-            return _skipped(mode, PREFERENCE_NOT_CHECKED)
-        tuning = spec.supervised_tuning_spec
+        # Each tuning method has its own documented example format and limits.
+        tuning: SupervisedTuningSpec | PreferenceOptimizationSpec | None = spec.supervised_tuning_spec
+        data_format = DataFormat.SUPERVISED
+        if spec.preference_optimization_spec is not None:
+            tuning, data_format = spec.preference_optimization_spec, DataFormat.PREFERENCE
         if mode is PreflightMode.SKIP or tuning is None:
             return CreateCheck(status={"preflight": {"mode": mode.value, "result": "Skipped"}})
         datasets = [
@@ -91,7 +92,7 @@ class DatasetPreflight:
             # (checking only the other file would report a dataset without training examples).
             return _skipped(mode, MULTIMODAL_NOT_CHECKED.format(names=", ".join(datasets)))
         strict = bool(spec.preflight and spec.preflight.strict)
-        limits = limits_for(spec.base_model)
+        limits = limits_for(spec.base_model, data_format)
         epochs = tuning.hyper_parameters.epoch_count if tuning.hyper_parameters else None
         files = [(FileRole.TRAINING, tuning.training_dataset_uri)]
         if tuning.validation_dataset_uri:
@@ -116,6 +117,7 @@ class DatasetPreflight:
             digest=digest,
             checked=format_timestamp(self._now()),
             max_problems=self.settings.max_problems,
+            limits=limits,
         )
         if _without_time(summary) == _without_time(previous):
             # The same finding again (a file still missing or unreadable): no new event, no status write.

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from controller.api.conditions import Reason
 from controller.api.tuningjob import PreflightMode
 from controller.external import JsonObject
-from controller.preflight.dataset import FileReport, FileRole
+from controller.preflight.dataset import FileReport, FileRole, validation_share_error
+from controller.preflight.limits import DatasetLimits
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,19 @@ def summarize(
     digest: str,
     checked: str,
     max_problems: int,
+    limits: DatasetLimits,
 ) -> JsonObject:
     read = [r for r in reports if isinstance(r, FileReport)]
     unreadable = [r for r in reports if isinstance(r, Unreadable)]
-    problems = [f"error: {u.message}" for u in unreadable]
-    for report in read:
-        problems.extend(report.problems)
-    errors = len(unreadable) + sum(r.errors for r in read)
-    warnings = sum(r.warnings for r in read)
     training = next((r for r in read if r.role is FileRole.TRAINING), None)
     validation = next((r for r in read if r.role is FileRole.VALIDATION), None)
+    # Problems of a file alone come from its (cached) report; one across both files is found here.
+    across = [e for e in [validation_share_error(training, validation, limits)] if e]
+    problems = [f"error: {message}" for message in [*(u.message for u in unreadable), *across]]
+    for report in read:
+        problems.extend(report.problems)
+    errors = len(unreadable) + len(across) + sum(r.errors for r in read)
+    warnings = sum(r.warnings for r in read)
     largest = max(read, key=lambda r: r.largest_tokens, default=None)
 
     status: JsonObject = {
@@ -66,7 +70,7 @@ def summarize(
         "problems": problems[:max_problems] or None,
     }
     if errors:
-        firsts = [u.message for u in unreadable] + [r.first_error for r in read if r.first_error]
+        firsts = [u.message for u in unreadable] + across + [r.first_error for r in read if r.first_error]
         first = firsts[0] if firsts else ""
         status["result"] = "Failed"
         status["reason"] = unreadable[0].reason.value if unreadable else Reason.INVALID_DATASET.value

@@ -5,13 +5,14 @@ Vertex AI (read back from the emulator) and what status shows."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from controller.testenv.google_credentials import inspector_auth
 from e2e.conftest import OperatorFactory
-from e2e.support import Resources, is_true, tuning_job
+from e2e.support import Resources, condition, is_true, tuning_job
 from emulator.server import Emulator
 
 
@@ -22,6 +23,22 @@ def _vertex_job(emulator: Emulator, name: str) -> dict[str, Any]:
     response.raise_for_status()
     job: dict[str, Any] = response.json()
     return job
+
+
+def _preference_example(preferred: str, dispreferred: str, scores: tuple[int, int] = (1, 0)) -> bytes:
+    """One line of preference data in the documented format: a prompt and a scored pair of completions."""
+    example = {
+        "system_instruction": {"parts": [{"text": "Answer politely."}]},
+        "contents": [{"role": "user", "parts": [{"text": "Where is the station?"}]}],
+        "completions": [
+            {"score": scores[0], "completion": {"role": "model", "parts": [{"text": preferred}]}},
+            {"score": scores[1], "completion": {"role": "model", "parts": [{"text": dispreferred}]}},
+        ],
+    }
+    return json.dumps(example).encode() + b"\n"
+
+
+PREFERENCES = _preference_example("Second street on the left, gladly.", "Find it yourself.") * 6
 
 
 def _preference_job(name: str) -> dict[str, Any]:
@@ -39,7 +56,8 @@ def test_a_preference_job_is_sent_as_one_and_goes_ready_with_its_statistics(
     resources: Resources, emulator: Emulator, start_operator: OperatorFactory
 ) -> None:
     emulator.drop_examples(2, "Example has fewer than two completions.", display_name="prefer-polite")
-    # Required preflight: a preference job must not be held back by checks written for supervised data.
+    emulator.put_object("vertexops-test", "preferences.jsonl", PREFERENCES)
+    # Required preflight: the data is checked with the preference format's rules before the create.
     start_operator("--preflight-default=Required")
     resources.create(_preference_job("prefer-polite"))
 
@@ -56,9 +74,9 @@ def test_a_preference_job_is_sent_as_one_and_goes_ready_with_its_statistics(
     # One checkpoint: exportLastCheckpointOnly reached Vertex AI.
     assert len(status["tunedModel"]["checkpoints"]) == 1
     preflight = status["preflight"]
-    assert preflight["result"] == "Skipped"
-    assert "preference tuning data is not checked" in preflight["message"]
-    assert emulator.count("objects.get") == 0  # nothing was read for a check that does not apply
+    assert preflight["result"] == "Passed", preflight
+    assert preflight["trainingExampleCount"] == 6 and preflight["epochCount"] == 2
+    assert preflight["estimatedBillableTokens"] == 2 * preflight["estimatedTrainingTokens"]
 
     sent = _vertex_job(emulator, status["name"])
     assert "supervisedTuningSpec" not in sent
@@ -67,6 +85,30 @@ def test_a_preference_job_is_sent_as_one_and_goes_ready_with_its_statistics(
     assert spec["hyperParameters"]["beta"] == 0.25
     assert spec["hyperParameters"]["epochCount"] == "2"  # int64 on the wire
     assert spec["exportLastCheckpointOnly"] is True
+    assert emulator.count("tuningJobs.create") == 1
+
+
+def test_preference_data_in_the_wrong_shape_stops_the_job_before_it_is_created(
+    resources: Resources, emulator: Emulator, start_operator: OperatorFactory
+) -> None:
+    tied = _preference_example("Over there.", "Over there!", scores=(1, 1))
+    emulator.put_object("vertexops-test", "preferences.jsonl", PREFERENCES + tied)
+    start_operator("--preflight-default=Required", "--preflight-recheck-seconds=0.5")
+    resources.create(_preference_job("tied-scores"))
+
+    obj = resources.wait_for(
+        "tied-scores",
+        lambda o: (condition(o, "Stalled") or {}).get("reason") == "InvalidDataset",
+        what="Stalled InvalidDataset",
+    )
+    assert condition(obj, "Stalled")["message"].endswith(  # type: ignore[index]
+        "first: gs://vertexops-test/preferences.jsonl line 7: completions: both are scored 1: the pair needs "
+        "one preferred (score 1) and one dispreferred (score 0)"
+    )
+    assert emulator.count("tuningJobs.create") == 0
+    # Fixed in the bucket: the job starts without the resource being touched.
+    emulator.put_object("vertexops-test", "preferences.jsonl", PREFERENCES)
+    resources.wait_for("tied-scores", lambda o: bool((o.get("status") or {}).get("name")), what="created")
     assert emulator.count("tuningJobs.create") == 1
 
 

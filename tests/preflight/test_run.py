@@ -151,15 +151,48 @@ def test_a_multimodal_dataset_is_skipped_with_a_note(emu: Emulator, tuning: dict
     assert emu.count("objects.get") == 0
 
 
-def test_preference_data_is_skipped_with_a_note_in_every_mode_but_skip(emu: Emulator) -> None:
-    spec = TuningJobSpec.model_validate(
+def _preference_line(preferred: str, dispreferred: str, *, scores: tuple[int, int] = (1, 0)) -> bytes:
+    example = {
+        "contents": [{"role": "user", "parts": [{"text": "Say hello."}]}],
+        "completions": [
+            {"score": scores[0], "completion": {"role": "model", "parts": [{"text": preferred}]}},
+            {"score": scores[1], "completion": {"role": "model", "parts": [{"text": dispreferred}]}},
+        ],
+    }
+    return json.dumps(example).encode() + b"\n"
+
+
+def _preference_spec() -> TuningJobSpec:
+    return TuningJobSpec.model_validate(
         {
             "baseModel": "gemini-2.5-flash",
-            "preferenceOptimizationSpec": {"trainingDatasetUri": "gs://bkt/preferences.jsonl"},
+            "preferenceOptimizationSpec": {
+                "trainingDatasetUri": "gs://bkt/preferences.jsonl",
+                "hyperParameters": {"epochCount": 2},
+            },
         }
     )
-    checked = _preflight(emu).check({"status": {}}, spec, required_by="team-a")
+
+
+def test_preference_data_is_checked_with_the_preference_format(emu: Emulator) -> None:
+    emu.put_object("bkt", "preferences.jsonl", _preference_line("Hello!", "Go away.") * 3)
+    checked = _preflight(emu).check({"status": {}}, _preference_spec(), required_by="team-a")
     assert checked.blocked is None
-    assert checked.status["preflight"]["result"] == "Skipped"
-    assert "preference tuning data is not checked" in checked.status["preflight"]["message"]
-    assert emu.count("objects.get") == 0
+    status = checked.status["preflight"]
+    assert status["result"] == "Passed" and status["trainingExampleCount"] == 3
+    # Each example is its prompt plus its longer completion; billable over two epochs.
+    per_example = -(-(len("Say hello.") + len("Go away.")) // 4)
+    assert status["estimatedTrainingTokens"] == 3 * per_example
+    assert status["estimatedBillableTokens"] == 2 * 3 * per_example
+    # The supervised rules would have refused every line (no model turn): these are not those.
+    emu.put_object(
+        "bkt",
+        "preferences.jsonl",
+        _preference_line("Hello!", "Hi!") + _preference_line("A", "B", scores=(1, 1)),
+    )
+    refused = _preflight(emu).check({"status": checked.status}, _preference_spec())
+    assert refused.blocked is not None and refused.blocked[0] is Reason.INVALID_DATASET
+    assert refused.blocked[1].endswith(
+        "first: gs://bkt/preferences.jsonl line 2: completions: both are scored 1: the pair needs one "
+        "preferred (score 1) and one dispreferred (score 0)"
+    )
