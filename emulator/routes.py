@@ -56,6 +56,9 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     chunks: Iterator[bytes] | None = None
+    # The length of what `chunks` yields, when known: sent as content-length (as Google does for a media
+    # download) rather than in chunked transfer encoding.
+    length: int | None = None
     drop: bool = False
 
 

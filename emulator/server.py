@@ -99,7 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
-        if response.chunks is not None:
+        if response.chunks is not None and response.length is not None:
+            self.send_header("content-length", str(response.length))
+            self.end_headers()
+            for chunk in response.chunks:
+                self.wfile.write(chunk)
+        elif response.chunks is not None:
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             for chunk in response.chunks:

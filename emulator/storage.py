@@ -298,8 +298,8 @@ def media_response(stored: StoredObject, range_header: str | None) -> Any:
         start, end = _parse_range(range_header, stored.size)
         status = 206
         headers["content-range"] = f"bytes {start}-{end - 1}/{stored.size}"
-    # Sent with chunked transfer encoding (the emulator's one way to stream); Google sends a length.
-    return Response(status, headers=headers, chunks=stored.chunks(start, end))
+    # Streamed from memory or disk with its length, as Google sends a media download.
+    return Response(status, headers=headers, chunks=stored.chunks(start, end), length=end - start)
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int]:

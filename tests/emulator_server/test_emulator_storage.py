@@ -67,12 +67,15 @@ def test_media_download_streams_the_bytes_with_its_generation_and_hashes(
     assert got.status_code == 200 and got.content == data
     assert got.headers["x-goog-generation"] == meta["generation"]
     assert got.headers["x-goog-stored-content-length"] == str(len(data))
+    # A length, as Google sends for a media download, not chunked transfer encoding.
+    assert got.headers["content-length"] == str(len(data)) and "transfer-encoding" not in got.headers
     assert f"md5={meta['md5Hash']}" in got.headers["x-goog-hash"]
     via_link = http.get(f"/download/storage/v1/b/bkt/o/blob?generation={meta['generation']}&alt=media")
     assert via_link.content == data
     ranged = http.get("/storage/v1/b/bkt/o/blob", params={"alt": "media"}, headers={"range": "bytes=10-19"})
     assert ranged.status_code == 206 and ranged.content == data[10:20]
     assert ranged.headers["content-range"] == f"bytes 10-19/{len(data)}"
+    assert ranged.headers["content-length"] == "10"
     tail = http.get("/storage/v1/b/bkt/o/blob", params={"alt": "media"}, headers={"range": "bytes=-5"})
     assert tail.content == data[-5:]
     past = http.get(
