@@ -47,8 +47,8 @@ class CustomOutputFormatConfig(ApiModel):
     return_raw_output: bool | None = Field(default=None, description="Return the judge's raw output.")
 
 
-class PointwiseMetricSpec(ApiModel):
-    """A model-based metric that scores each response on its own."""
+class _JudgedMetricSpec(ApiModel):
+    """What every model-based metric holds: the judge model's prompt template and system instructions."""
 
     metric_prompt_template: str = Field(
         min_length=1,
@@ -58,22 +58,19 @@ class PointwiseMetricSpec(ApiModel):
     system_instruction: str | None = Field(
         default=None, max_length=MAX_TEMPLATE_LENGTH, description="System instructions for the judge model."
     )
+
+
+class PointwiseMetricSpec(_JudgedMetricSpec):
+    """A model-based metric that scores each response on its own."""
+
     custom_output_format_config: CustomOutputFormatConfig | None = Field(
         default=None, description="Return the judge's raw output instead of a score and explanation."
     )
 
 
-class PairwiseMetricSpec(ApiModel):
+class PairwiseMetricSpec(_JudgedMetricSpec):
     """A model-based metric that compares each response with a baseline response."""
 
-    metric_prompt_template: str = Field(
-        min_length=1,
-        max_length=MAX_TEMPLATE_LENGTH,
-        description="Prompt template for the judge model (required).",
-    )
-    system_instruction: str | None = Field(
-        default=None, max_length=MAX_TEMPLATE_LENGTH, description="System instructions for the judge model."
-    )
     candidate_response_field_name: str | None = Field(
         default=None, max_length=256, description="Field of the dataset holding the candidate response."
     )
