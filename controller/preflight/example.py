@@ -136,6 +136,16 @@ def check_token_limit(result: ExampleCheck, limits: DatasetLimits) -> None:
         )
 
 
+def quick_characters(line: bytes) -> int | None:
+    """The characters of a line in the common shape (see below), parsed and judged in one tight pass, with
+    no result object; None for every other line, malformed ones included, which `check_line` then reads
+    field by field and words. What lets a file of well-formed lines go at nearly the JSON parser's speed."""
+    try:
+        return _common_shape_characters(orjson.loads(line))
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _common_shape_characters(example: Any) -> int | None:
     """The characters of an example in the shape nearly every line has, checked in one tight pass: text
     turns of user and model (the last one the model's), and an optional text systemInstruction. None for

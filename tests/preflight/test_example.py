@@ -308,3 +308,27 @@ def test_most_shapes_above_take_the_tight_pass() -> None:
 
     taken = [example for example in _SHAPES if _common_shape_characters(example) is not None]
     assert taken == _SHAPES[:5]
+
+
+def test_a_file_checked_with_the_tight_pass_gives_the_report_of_the_full_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`check_file` takes the tight pass for most lines and no result object: the report (counts, tokens,
+    the largest example, every problem) must be the one the full check of every line gives."""
+    from controller.preflight import dataset
+
+    over_limit = {"contents": _turns(("user", "x" * (4 * 131_072)), ("model", "ok"))}
+    lines = [*_SHAPES, over_limit, b"{not json", *_SHAPES[:3]]
+    data = b"".join(_line(example) + b"\n" for example in lines)
+
+    def report() -> dataset.FileReport:
+        return dataset.check_file(
+            [data], uri="gs://b/t.jsonl", role=dataset.FileRole.TRAINING, generation="1", size=len(data),
+            limits=CURRENT,
+        )  # fmt: skip
+
+    quick = report()
+    monkeypatch.setattr(dataset, "QUICK_CHECKS", {})
+    full = report()
+    assert quick == full
+    assert quick.examples > 8 and quick.errors > 5 and quick.largest_line == len(_SHAPES) + 1
