@@ -2,7 +2,13 @@
 
 Reading one job's metrics from scratch takes four calls (experiment, run, series, data). The first three
 never change for a job, so they are made once per job; the data of every running job in a location is then
-refreshed in shared `batchRead` calls (up to 20 series each) at most once per `max_age`. A job's values
+refreshed in shared `batchRead` calls (up to 20 series each) at most once per `max_age`.
+
+A job's series appear as it logs them: the training ones with its first steps, the evaluation ones only at
+its first evaluation, which may be hours into the job. While some are missing the series are listed again,
+but each look that finds nothing new doubles the wait before the next (from `max_age` up to
+`SERIES_LOOKUP_MAX_WAITS` times it), so a long job waiting for its first evaluation costs a few list calls,
+not one per refresh; the training metrics are read at every refresh meanwhile. A job's values
 carry the time they were actually read, so an unchanged value does not rewrite the resource's status.
 """
 
@@ -23,6 +29,16 @@ from controller.google.vertex import VertexClient
 class MetricsReading:
     metrics: TuningMetrics
     read_at: datetime
+
+
+# The longest wait between two looks for a job's missing series, in refresh intervals (`max_age`).
+SERIES_LOOKUP_MAX_WAITS = 8
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    at: float  # when the series were last looked up
+    wait: float  # how long after that the next look may be
 
 
 @dataclass
@@ -46,7 +62,7 @@ class MetricsPoller:
         self._groups: dict[tuple[str, str], _Group] = {}
         self._series: dict[str, JobSeries] = {}
         self._latest: dict[str, MetricsReading] = {}
-        self._resolved_at: dict[str, float] = {}  # job -> last lookup of its series, while incomplete
+        self._lookups: dict[str, _Lookup] = {}  # job -> the last look-up of its series, while incomplete
 
     def latest(self, project: str, location: str, job: TuningJob, max_age: float) -> MetricsReading | None:
         """A running job's metrics as of a read no older than `max_age` seconds (None: nothing logged yet)."""
@@ -68,7 +84,7 @@ class MetricsPoller:
 
     def final(self, project: str, location: str, job: TuningJob) -> MetricsReading | None:
         """One last read of a job that has ended; it then leaves the location's refreshes."""
-        series = self._resolve(job, max_age=0.0)
+        series = self._resolve(job, max_age=0.0, force=True)
         if series is None:
             return None
         self._store(read_latest(self._client, [series]), fresh=True)
@@ -84,25 +100,33 @@ class MetricsPoller:
         with self._lock:
             self._series.pop(job_name, None)
             self._latest.pop(job_name, None)
-            self._resolved_at.pop(job_name, None)
+            self._lookups.pop(job_name, None)
 
     def _has_reading(self, job_name: str) -> bool:
         with self._lock:
             return job_name in self._latest
 
-    def _resolve(self, job: TuningJob, max_age: float) -> JobSeries | None:
-        """The job's series; looked up (again) at most once per `max_age` while none or not all exist yet."""
+    def _resolve(self, job: TuningJob, max_age: float, *, force: bool = False) -> JobSeries | None:
+        """The job's series; looked up (again) while none or not all exist yet, backing off while each look
+        finds nothing new (`force`: look now, for the last read of a job that has ended)."""
         with self._lock:
             known = self._series.get(job.name)
-            attempted = self._resolved_at.get(job.name, float("-inf"))
-        complete = known is not None and len(known.series) >= _expected_series(job)
-        if complete or self._clock() - attempted <= max_age:
+            last = self._lookups.get(job.name)
+        if known is not None and len(known.series) >= _expected_series(job):
             return known
-        with self._lock:
-            self._resolved_at[job.name] = self._clock()
+        now = self._clock()
+        if not force and last is not None and now - last.at <= max(max_age, last.wait):
+            return known
+        before = len(known.series) if known else 0
         resolved = refresh_series(self._client, known) if known else resolve_job_series(self._client, job)
-        if resolved is not None:
-            with self._lock:
+        found = len(resolved.series) if resolved else 0
+        if last is None or found > before:
+            wait = max_age
+        else:
+            wait = min(2 * max(last.wait, max_age), SERIES_LOOKUP_MAX_WAITS * max_age)
+        with self._lock:
+            self._lookups[job.name] = _Lookup(now, wait)
+            if resolved is not None:
                 self._series[job.name] = resolved
         return resolved
 

@@ -94,3 +94,52 @@ def test_series_not_logged_yet_are_looked_up_once_per_refresh_interval(emu: Emul
         reading = poller.latest(PROJECT, LOCATION, job, max_age=60)
         assert emu.count("tensorboardTimeSeries.list") == 2
         assert reading is not None and reading.metrics.eval_total_loss is not None
+
+
+def test_looks_for_missing_series_back_off_while_they_find_nothing_new(emu: Emulator) -> None:
+    """A job far from its first evaluation: its training metrics are read at every refresh, but its series
+    are listed again after 1, 2, 4, then 8 refresh intervals (the most), not at every refresh."""
+    clock = [0.0]
+    with VertexClient(base_url=emu.url, auth=inspector_auth(emu)) as client:
+        (name,) = _create(client, 1)
+        emu.advance(30)  # running, training series logged; the first evaluation is at step 50
+        job = client.get_tuning_job(name)
+        poller = MetricsPoller(client, clock=lambda: clock[0])
+        emu.clear_requests()
+        looked_at = []
+        for second in range(0, 2000, 10):  # a reconcile every 10 s, refresh interval 10 s
+            clock[0] = float(second)
+            before = emu.count("tensorboardTimeSeries.list")
+            reading = poller.latest(PROJECT, LOCATION, job, max_age=10)
+            assert reading is not None and reading.metrics.train_total_loss is not None
+            if emu.count("tensorboardTimeSeries.list") > before:
+                looked_at.append(second)
+        # The first look (at 0) found the training series; the next ones wait more than 10, 20, 40, then 80 s
+        # (the most) after the one before (the first reconcile after that: 10 s later).
+        gaps = [b - a for a, b in itertools.pairwise(looked_at)]
+        assert gaps[:4] == [20, 30, 50, 90] and set(gaps[4:]) == {90}, looked_at
+        assert emu.count("tensorboards.batchRead") >= 99, "the training metrics were read at every refresh"
+
+        emu.advance(200)  # the evaluation series now exist: the next look finds them, and looks stop
+        for second in range(2000, 2200, 10):
+            clock[0] = float(second)
+            reading = poller.latest(PROJECT, LOCATION, job, max_age=10)
+        assert reading is not None and reading.metrics.eval_total_loss is not None
+        lists = emu.count("tensorboardTimeSeries.list")
+        for second in range(2200, 3000, 10):
+            clock[0] = float(second)
+            poller.latest(PROJECT, LOCATION, job, max_age=10)
+        assert emu.count("tensorboardTimeSeries.list") == lists, "complete: never listed again"
+
+
+def test_the_last_read_of_an_ended_job_looks_for_its_series_whatever_the_backoff(emu: Emulator) -> None:
+    clock = [0.0]
+    with VertexClient(base_url=emu.url, auth=inspector_auth(emu)) as client:
+        (name,) = _create(client, 1)
+        emu.advance(30)  # training series only
+        poller = MetricsPoller(client, clock=lambda: clock[0])
+        poller.latest(PROJECT, LOCATION, client.get_tuning_job(name), max_age=1000)
+        emu.advance(600)  # the job has ended, with its evaluation series
+        clock[0] = 1.0  # well within the wait before the next look
+        final = poller.final(PROJECT, LOCATION, client.get_tuning_job(name))
+        assert final is not None and final.metrics.eval_total_loss is not None
