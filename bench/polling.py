@@ -150,7 +150,8 @@ def run(env: BenchEnv, jobs: int, locations: int, scale: float, workdir: Path) -
     result.notes.append(
         f"time scale {scale:g}: one simulated hour took {SIM_HOUR / scale:.0f} s; operator flags "
         f"--poll-min-seconds={15 / scale:g} --poll-max-seconds={300 / scale:g} "
-        f"--metrics-interval-seconds={120 / scale:g} --resync-seconds={600 / scale:g}"
+        f"--metrics-interval-seconds={120 / scale:g} --metrics-status-seconds={600 / scale:g} "
+        f"--resync-seconds={600 / scale:g}"
     )
     return result
 
@@ -170,6 +171,7 @@ def _measure(
             f"--poll-min-seconds={15 / scale}",
             f"--poll-max-seconds={300 / scale}",
             f"--metrics-interval-seconds={120 / scale}",
+            f"--metrics-status-seconds={600 / scale}",
             f"--resync-seconds={600 / scale}",
         ]
         operator = env.start_operator(namespace, emulator.url, flags, label="poll")

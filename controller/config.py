@@ -91,6 +91,13 @@ OPTIONS: tuple[Option, ...] = (
         "--metrics-interval-seconds", 120.0, "how often the training metrics of a running job are read", float
     ),
     Option(
+        "--metrics-status-seconds",
+        600.0,
+        "new training metrics of a running job go to its status at most this often (Prometheus gets every "
+        "value read; the first values, the first evaluation and the final read are written at once)",
+        float,
+    ),
+    Option(
         "--create-grace-seconds",
         90.0,
         "wait after a create intent before trusting an empty search; keep it above --google-timeout-seconds",
@@ -201,6 +208,7 @@ def from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -
             poll_min_seconds=v["poll_min_seconds"],
             poll_max_seconds=v["poll_max_seconds"],
             metrics_interval_seconds=v["metrics_interval_seconds"],
+            metrics_status_seconds=v["metrics_status_seconds"],
             fleet_name=v["fleet_name"],
         ),
         reconciler=ReconcilerSettings(create_grace_seconds=v["create_grace_seconds"]),

@@ -156,7 +156,12 @@ def _environment(args: argparse.Namespace, workdir: Path) -> Iterator[_Environme
                 project="vertexops-demo",
                 namespaces=[DEMO_NAMESPACE],
                 preflight_default=None,  # the operator's own default: the sample's datasets are checked
-                extra_args=["--poll-min-seconds=1", "--poll-max-seconds=3", "--metrics-interval-seconds=2"],
+                extra_args=[
+                    "--poll-min-seconds=1",
+                    "--poll-max-seconds=3",
+                    "--metrics-interval-seconds=2",
+                    "--metrics-status-seconds=2",  # the demo's jobs take minutes: show every reading
+                ],
             ).start()
             where = (
                 f"Operator log: {operator.log_path}   Emulator: {emulator.url}   "

@@ -104,7 +104,12 @@ def node_cluster(
                         "credentials": {"secretName": CREDENTIALS_SECRET},
                     },
                     "watchNamespaces": [namespace],
-                    "operator": {"pollMinSeconds": 1, "pollMaxSeconds": 3, "metricsIntervalSeconds": 2},
+                    "operator": {
+                        "pollMinSeconds": 1,
+                        "pollMaxSeconds": 3,
+                        "metricsIntervalSeconds": 2,
+                        "metricsStatusSeconds": 2,
+                    },
                 },
             )
             service = json.loads(

@@ -87,6 +87,10 @@ class VertexSettings:
     poll_max_seconds: float = 300.0
     # A job this old polls at poll_max; younger ones in proportion (a tenth of their age, at least poll_min).
     metrics_interval_seconds: float = 120.0
+    # New metrics of a running job go to its status at most this often (each write is an etcd revision and
+    # a watch event for every client); a first value, a new kind of value (the first evaluation) and the
+    # final read are written at once, and Prometheus gets every value read.
+    metrics_status_seconds: float = 600.0
     # Part of every job's identity: operators with different fleet names never adopt each other's jobs.
     fleet_name: str = ""
 
@@ -345,10 +349,13 @@ class TuningJobBackend:
             fields["preTunedModel"] = {k: v for k, v in started_from.items() if v}
         phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
         reading = self._read_metrics(project, location, job, phase, status)
+        # What was read goes to Prometheus; what goes to status is `latest` when it is due (see above).
+        latest = status.get("latestMetrics")
         if reading is not None:
-            fields["latestMetrics"] = _metrics_status(reading.metrics, reading.read_at) or status.get(
-                "latestMetrics"
-            )
+            latest = _metrics_status(reading.metrics, reading.read_at) or latest
+            written = status.get("latestMetrics")
+            due = phase.terminal or _metrics_due(written, latest, self._now(), self.settings)
+            fields["latestMetrics"] = latest if due else written
         if phase.terminal and not _metrics_read_after(fields.get("latestMetrics"), fields.get("endTime")):
             # The final read found nothing (or failed): record that it happened, so a finished job is never
             # polled again for metrics it will not get.
@@ -379,8 +386,8 @@ class TuningJobBackend:
             ready=ready,
             outputs={"tuningJob": job.name, "model": model, "endpoint": endpoint} if ready else {},
             poll_after=poll_after,
-            train_loss=(fields.get("latestMetrics") or {}).get("trainTotalLoss"),
-            validation_loss=(fields.get("latestMetrics") or {}).get("evalTotalLoss"),
+            train_loss=(latest or {}).get("trainTotalLoss"),
+            validation_loss=(latest or {}).get("evalTotalLoss"),
         )
 
     def _from_status(self, status: JsonObject) -> Observation:
@@ -605,6 +612,19 @@ def _metrics_status(metrics: TuningMetrics, now: datetime) -> JsonObject | None:
     result["step"] = max(p.step for p in present.values())
     result["readTime"] = format_timestamp(now)
     return result
+
+
+def _metrics_due(
+    written: JsonObject | None, latest: JsonObject | None, now: datetime, settings: VertexSettings
+) -> bool:
+    """Whether a running job's new metrics go to status now: its first values, a value of a kind status
+    does not show yet (the first evaluation), or what status shows was read `metrics_status_seconds` ago."""
+    if not written or not latest:
+        return bool(latest)
+    if set(latest) - set(written):
+        return True
+    read = written.get("readTime")
+    return not read or (now - _parse_time(read)).total_seconds() >= settings.metrics_status_seconds
 
 
 def _progress(fields: JsonObject, status: JsonObject, epochs: int | None) -> str | None:

@@ -356,3 +356,42 @@ def test_test_prompts_rerun_on_any_change_and_status_keeps_them_short(
     )
     assert emulator.count("endpoints.generateContent") == 2
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
+
+
+def test_every_metrics_read_reaches_prometheus_but_status_is_written_only_when_due(
+    crds: ControlPlane,
+    resources: Resources,
+    emulator: Emulator,
+    start_operator: OperatorFactory,
+) -> None:
+    """With --metrics-status-seconds far above the job's run: the first values are written, later reads move
+    the loss gauge without writing status (no etcd revision per read), and the final read is written."""
+    emulator.set_time_scale(1)
+    operator = start_operator("--metrics-status-seconds=3600")
+    resources.create(tuning_job("quiet-metrics"))
+    _running(emulator, resources, "quiet-metrics")
+    emulator.advance(25)  # five of twenty steps: training and evaluation points exist
+    first = resources.wait_for(
+        "quiet-metrics",
+        lambda o: bool(((o.get("status") or {}).get("latestMetrics") or {}).get("evalTotalLoss")),
+        what="the first metrics in status",
+    )
+    written = first["status"]["latestMetrics"]  # type: ignore[index]
+
+    def gauge() -> float:
+        return _metric(operator, "vertexops_tuning_train_loss")
+
+    emulator.advance(50)  # fifteen of twenty steps; still running
+    deadline = time.monotonic() + 30
+    while gauge() == written["trainTotalLoss"]:
+        assert time.monotonic() < deadline, "the loss gauge never moved on"
+        time.sleep(0.2)
+    later = resources.get("quiet-metrics")
+    assert later is not None and later["status"]["state"] == "JOB_STATE_RUNNING"
+    assert later["status"]["latestMetrics"] == written, "a read not due rewrote status"
+
+    emulator.advance(60)
+    done = resources.wait_for("quiet-metrics", lambda o: is_true(o, "Ready"), what="Ready=True")
+    final = done["status"]["latestMetrics"]
+    assert final["step"] == 20 and final["readTime"] > written["readTime"], final
+    assert done["status"]["progress"] == "100%"

@@ -325,6 +325,7 @@ def test_values_reach_the_operator_configuration(tools: Tools) -> None:
             "pollMinSeconds": 5,
             "pollMaxSeconds": 90,
             "metricsIntervalSeconds": 45.5,
+            "metricsStatusSeconds": 300,
             "createGraceSeconds": 12,
             "resyncSeconds": 1200,
         },
@@ -346,6 +347,7 @@ def test_values_reach_the_operator_configuration(tools: Tools) -> None:
     assert (cfg.runtime.log_format, cfg.runtime.log_level) == ("text", "DEBUG")
     assert (cfg.vertex.poll_min_seconds, cfg.vertex.poll_max_seconds) == (5, 90)
     assert cfg.vertex.metrics_interval_seconds == 45.5
+    assert cfg.vertex.metrics_status_seconds == 300
     assert cfg.reconciler.create_grace_seconds == 12
     assert cfg.runtime.resync_period_seconds == 1200
     assert cfg.runtime.leader_election is True
