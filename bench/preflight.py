@@ -81,7 +81,8 @@ def run(env: BenchEnv, megabytes: int, workdir: Path) -> RunResult:
     result.add("download_rss_growth", "download: peak RSS growth", "MiB", download["rss_growth"] / MIB)
     result.notes.append(
         "Each side in a child process of its own, the emulator in another, on the same two cores: the "
-        "emulator's serving (Python, chunked transfer) is part of both figures"
+        "emulator's serving (Python, each object sent with its length as Google sends it) is part of both "
+        "figures"
     )
     return result
 
