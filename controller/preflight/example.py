@@ -203,28 +203,63 @@ def _check_example(example: Any, result: ExampleCheck) -> None:
                 key, "unknown field; Vertex AI ignores it (known: contents, systemInstruction, tools)"
             )
     _check_contents(example, result)
-    system = get_either(example, "systemInstruction", "system_instruction")
-    if system is not None:
-        name = "systemInstruction" if "systemInstruction" in example else "system_instruction"
-        check_content(system, name, result, role_needed=False)
+    check_system_instruction(example, result)
     tools = example.get("tools")
     if tools is not None:
         _check_tools(tools, result)
 
 
-def _check_contents(example: dict[str, Any], result: ExampleCheck) -> None:
+def check_turns(
+    example: dict[str, Any],
+    result: ExampleCheck,
+    *,
+    required: str,
+    empty: str,
+    also: Callable[[Any, str, ExampleCheck], None] | None = None,
+) -> list[str | None] | None:
+    """`contents`: present, a non-empty list, each turn a Content with a role (and `also` checked on each, in
+    turn order). The turns' roles, or None when there are no turns to judge (the problem is recorded)."""
     if "contents" not in example:
-        result.error("contents", "required: the conversation, a list of {role, parts}")
-        return
+        result.error("contents", f"required: {required}")
+        return None
     contents = example["contents"]
     if not isinstance(contents, list):
         result.error("contents", f"expected a list of {{role, parts}}, got {kind(contents)}")
-        return
+        return None
     if not contents:
-        result.error("contents", "is empty: an example needs at least a user turn and a model turn")
+        result.error("contents", f"is empty: {empty}")
+        return None
+    roles = []
+    for i, content in enumerate(contents):
+        roles.append(check_content(content, f"contents[{i}]", result, role_needed=True))
+        if also is not None:
+            also(content, f"contents[{i}]", result)
+    return roles
+
+
+def check_system_instruction(
+    example: dict[str, Any],
+    result: ExampleCheck,
+    also: Callable[[Any, str, ExampleCheck], None] | None = None,
+) -> None:
+    """The optional `systemInstruction` (or `system_instruction`): a Content whose role is ignored."""
+    system = get_either(example, "systemInstruction", "system_instruction")
+    if system is None:
         return
-    roles = [check_content(c, f"contents[{i}]", result, role_needed=True) for i, c in enumerate(contents)]
-    if all(role in ROLES for role in roles):
+    name = "systemInstruction" if "systemInstruction" in example else "system_instruction"
+    check_content(system, name, result, role_needed=False)
+    if also is not None:
+        also(system, name, result)
+
+
+def _check_contents(example: dict[str, Any], result: ExampleCheck) -> None:
+    roles = check_turns(
+        example,
+        result,
+        required="the conversation, a list of {role, parts}",
+        empty="an example needs at least a user turn and a model turn",
+    )
+    if roles is not None and all(role in ROLES for role in roles):
         if "model" not in roles:
             result.error("contents", "has no model turn: there is no response to learn from")
         elif roles[-1] != "model":

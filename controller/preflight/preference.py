@@ -20,11 +20,13 @@ import json
 from typing import Any
 
 from controller.preflight.example import (
+    PART_DATA,
     UNPARSED,
     ExampleCheck,
     check_content,
+    check_system_instruction,
     check_token_limit,
-    get_either,
+    check_turns,
     kind,
     parse_line,
 )
@@ -32,22 +34,9 @@ from controller.preflight.limits import DatasetLimits
 
 TOP_LEVEL = {"contents", "systemInstruction", "system_instruction", "completions"}
 COMPLETION_FIELDS = {"score", "completion"}
-# Data a Part may carry in supervised tuning that preference tuning does not take.
 PAIR = "one preferred (score 1) and one dispreferred (score 0)"
-NON_TEXT_DATA = (
-    "inlineData",
-    "inline_data",
-    "fileData",
-    "file_data",
-    "functionCall",
-    "function_call",
-    "functionResponse",
-    "function_response",
-    "executableCode",
-    "executable_code",
-    "codeExecutionResult",
-    "code_execution_result",
-)
+# Data a Part may carry in supervised tuning that preference tuning does not take.
+NON_TEXT_DATA = frozenset(key for key, data in PART_DATA.items() if data != "text")
 
 
 def check_preference_line(line: bytes, limits: DatasetLimits) -> ExampleCheck:
@@ -72,29 +61,20 @@ def _check_example(example: Any, result: ExampleCheck) -> None:
                 "unknown field; Vertex AI ignores it (known: contents, system_instruction, completions)",
             )
     _check_prompt(example, result)
-    system = get_either(example, "systemInstruction", "system_instruction")
-    if system is not None:
-        name = "systemInstruction" if "systemInstruction" in example else "system_instruction"
-        check_content(system, name, result, role_needed=False)
-        _text_only(system, name, result)
+    check_system_instruction(example, result, also=_text_only)
     _check_completions(example, result)
 
 
 def _check_prompt(example: dict[str, Any], result: ExampleCheck) -> None:
-    if "contents" not in example:
-        result.error("contents", "required: the prompt, a list of {role, parts} ending with a user turn")
+    roles = check_turns(
+        example,
+        result,
+        required="the prompt, a list of {role, parts} ending with a user turn",
+        empty="the prompt needs at least one user turn",
+        also=_text_only,
+    )
+    if roles is None:
         return
-    contents = example["contents"]
-    if not isinstance(contents, list):
-        result.error("contents", f"expected a list of {{role, parts}}, got {kind(contents)}")
-        return
-    if not contents:
-        result.error("contents", "is empty: the prompt needs at least one user turn")
-        return
-    roles = []
-    for i, content in enumerate(contents):
-        roles.append(check_content(content, f"contents[{i}]", result, role_needed=True))
-        _text_only(content, f"contents[{i}]", result)
     if roles[-1] == "model":
         result.error(
             f"contents[{len(roles) - 1}].role",
