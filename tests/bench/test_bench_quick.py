@@ -41,8 +41,8 @@ EXPECTED: dict[str, set[str]] = {
         "cpu_per_job", "cpu_per_job_net", "cpu_total", "span", "idle_cpu_share", "finished_cpu_share",
     },
     "preflight": {
-        "size", "examples", "download_mbps", "check_mbps", "ratio", "check_seconds", "lines_per_second",
-        "rss_growth", "download_rss_growth",
+        "size", "examples", "download_mbps", "parse_mbps", "check_mbps", "ratio", "parse_ratio",
+        "check_seconds", "lines_per_second", "rss_growth", "download_rss_growth",
     },
 }  # fmt: skip
 
@@ -61,7 +61,7 @@ POSITIVE = {
     "memory": ("idle_rss", "loaded_rss", "running"),
     "restart": ("fresh_seconds", "create_calls", "accepted_creates", "jobs_found"),
     "cpu": ("cpu_total", "span"),
-    "preflight": ("size", "examples", "download_mbps", "check_mbps", "ratio"),
+    "preflight": ("size", "examples", "download_mbps", "parse_mbps", "check_mbps", "ratio", "parse_ratio"),
 }
 
 
