@@ -117,12 +117,21 @@ def lease_holder(node: Node, namespace: str = OPERATOR_NAMESPACE) -> str:
     return str(lease["spec"].get("holderIdentity") or "")
 
 
-def leader_pod(node: Node, namespace: str = OPERATOR_NAMESPACE) -> str:
-    """The name of the Pod holding the Lease (the identity is `<host name>_<random>`, the host the Pod)."""
-    holder = wait_until(lambda: lease_holder(node, namespace), 120, "a Lease holder")
-    names = {p["metadata"]["name"] for p in operator_pods(node, namespace)}
-    pod = holder.rsplit("_", 1)[0]
-    assert pod in names, f"the Lease holder {holder} is none of the operator Pods {sorted(names)}"
+def leader_pod(node: Node, namespace: str = OPERATOR_NAMESPACE, timeout: float = 120) -> str:
+    """The name of the Pod holding the Lease (the identity is `<host name>_<random>`, the host the Pod).
+
+    Right after a rollout the Lease may still name a Pod of the replaced ReplicaSet, until one of the new
+    Pods takes it over when it expires; so this waits until the holder is one of the current Pods and fails
+    if none of them leads within `timeout`.
+    """
+
+    def current() -> str | None:
+        holder = lease_holder(node, namespace)
+        names = {p["metadata"]["name"] for p in operator_pods(node, namespace)}
+        pod = holder.rsplit("_", 1)[0]
+        return pod if holder and pod in names else None
+
+    pod: str = wait_until(current, timeout, "a Lease held by one of the current operator Pods")
     return pod
 
 
