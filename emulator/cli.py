@@ -26,6 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-scale", type=float, default=defaults.time_scale,
         help="simulated seconds per real second, e.g. 60 makes a 30-minute job take 30 s",
     )  # fmt: skip
+    parser.add_argument(
+        "--clock-start", type=float, default=None, metavar="UNIX_SECONDS",
+        help="simulated time to start at (default: now); a time in the past, then an advance, makes old jobs",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wall-clock-timestamps", action="store_true",
+        help="write timestamps as the real time each simulated instant maps to at --time-scale (benchmarks:"
+        " a client's job ages then shrink by the scale, as its own intervals do)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed for ids and faults")
     parser.add_argument(
         "--pending-seconds",
@@ -75,6 +84,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         numbers[project] = number
     return EmulatorConfig(
         time_scale=args.time_scale,
+        clock_start=args.clock_start,
         seed=args.seed,
         pending_seconds=args.pending_seconds,
         step_seconds=args.step_seconds,
@@ -83,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         gemini_step_seconds=args.gemini_step_seconds,
         project_numbers=numbers,
         require_auth=not args.no_auth,
+        wall_clock_timestamps=args.wall_clock_timestamps,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 
@@ -58,8 +59,44 @@ class SimClock:
             self._scale = time_scale
 
 
+@dataclass(frozen=True)
+class WallMapping:
+    """Simulated instants mapped to the real time at which they happen at a constant speed.
+
+    For benchmarks that run the clock fast (`EmulatorConfig.wall_clock_timestamps`): a client that
+    computes a job's age from its timestamps against its own clock then sees the age in real seconds, which
+    is the simulated age divided by the scale, just as its own intervals are. Fixed when made, so a given
+    instant always maps to the same timestamp (a later `advance` or change of speed is not followed).
+    """
+
+    sim_base: float
+    wall_base: float
+    scale: float
+
+    @classmethod
+    def of(cls, clock: SimClock) -> WallMapping:
+        if clock.time_scale <= 0:
+            raise ValueError("wall-clock timestamps need a running clock (time scale > 0)")
+        return cls(clock.now(), time.time(), clock.time_scale)
+
+    def wall(self, seconds: float) -> float:
+        return self.wall_base + (seconds - self.sim_base) / self.scale
+
+
+# The mapping every timestamp the emulator writes goes through; none, the default, writes simulated times.
+# One emulator per process sets it (see `Emulator.start`).
+_wall_mapping: list[WallMapping] = []
+
+
+def write_wall_clock_timestamps(mapping: WallMapping | None) -> None:
+    """From now on write every timestamp as the real time `mapping` gives (None: simulated times)."""
+    _wall_mapping[:] = [mapping] if mapping is not None else []
+
+
 def rfc3339(seconds: float) -> str:
     """A UNIX time as Google writes timestamps: RFC 3339, UTC, `Z`, microseconds only when non-zero."""
+    if _wall_mapping:
+        seconds = _wall_mapping[0].wall(seconds)
     moment = datetime.fromtimestamp(seconds, UTC)
     if moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

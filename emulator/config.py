@@ -17,6 +17,9 @@ class EmulatorConfig:
     """
 
     time_scale: float = 1.0
+    #: the simulated UNIX time the clock starts at (None: the real time). A start in the past lets a
+    #: benchmark create jobs hours ago and `advance` to the present, so they are as old as in production.
+    clock_start: float | None = None
     seed: int = 0
     pending_seconds: float = 60.0
     step_seconds: float = 5.0
@@ -36,6 +39,9 @@ class EmulatorConfig:
     list_default_page_size: int = 100
     list_max_page_size: int = 1000
     request_log_limit: int = 100_000
+    #: write timestamps as the real time each simulated instant maps to (see `SimClock.wall`), for benchmarks
+    #: at a constant time scale: a client's job ages then scale like its intervals. Fixed at start.
+    wall_clock_timestamps: bool = False
 
     def project_number(self, project: str) -> str:
         """The number Vertex shows in resource names for `project` (a number stays itself)."""

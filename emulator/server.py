@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from emulator.clock import WallMapping, write_wall_clock_timestamps
 from emulator.config import EmulatorConfig
 from emulator.control import PREFIX, handle_control
 from emulator.faults import FaultRule, JobFailureRule
@@ -143,6 +144,8 @@ class Emulator:
         if self._server is not None:
             return self
         self._server = _Server(self._address, self.state)
+        if self.config.wall_clock_timestamps:
+            write_wall_clock_timestamps(WallMapping.of(self.state.clock))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
         )
@@ -158,6 +161,8 @@ class Emulator:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
+        if self.config.wall_clock_timestamps:
+            write_wall_clock_timestamps(None)
 
     def __enter__(self) -> Self:
         return self.start()

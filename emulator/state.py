@@ -24,7 +24,7 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
-        self.clock = SimClock(config.time_scale)
+        self.clock = SimClock(config.time_scale, start=config.clock_start)
         self.log = RequestLog(config.request_log_limit)
         self.generations = GenerationLog()
         # Registered identities outlive `reset`, as the accounts of a project outlive its jobs.

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import PARENT, job_body, model_body
+from emulator_helpers import PARENT, TOKEN, job_body, model_body
 
 from emulator import Emulator, EmulatorConfig
 
@@ -283,3 +283,39 @@ def test_thousands_of_jobs_stay_cheap(http: httpx.Client, emu: Emulator) -> None
     emu.advance(10_000)
     states = http.get(JOBS, params={"pageSize": 1000, "filter": 'state="JOB_STATE_SUCCEEDED"'}).json()
     assert len(states["tuningJobs"]) == 1000 and states["nextPageToken"]
+
+
+def test_wall_clock_timestamps_follow_the_real_clock_and_never_move() -> None:
+    """At 3600x, half a real second is half a simulated hour: a job created then is stamped half an hour
+    ahead of the client's clock with simulated times, and at the client's own time with wall-clock ones, so
+    a client measuring job ages against its clock scales them as it scales its intervals. A timestamp, once
+    written, reads the same on every later call (a changing one would rewrite status at every poll)."""
+    import time
+    from datetime import datetime
+
+    from emulator.clock import rfc3339
+
+    def stamps(wall: bool) -> tuple[float, str, str]:
+        config = EmulatorConfig(
+            time_scale=3600, pending_seconds=0, total_steps=10_000, wall_clock_timestamps=wall
+        )
+        with (
+            Emulator(config) as emu,
+            httpx.Client(
+                base_url=emu.url, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as client,
+        ):
+            emu.state.oauth.issue(TOKEN)
+            time.sleep(0.5)
+            job = client.post(JOBS, json=job_body()).json()
+            ahead = datetime.fromisoformat(job["createTime"]).timestamp() - time.time()
+            first = _get(client, job["name"])["startTime"]
+            time.sleep(0.2)
+            return ahead, first, _get(client, job["name"])["startTime"]
+
+    ahead, first, again = stamps(wall=True)
+    assert abs(ahead) < 0.3 and first == again
+    ahead, first, again = stamps(wall=False)
+    assert ahead == pytest.approx(1800, abs=300) and first == again
+    # Stopping the emulator that set it restores simulated timestamps for everything else in the process.
+    assert rfc3339(0) == "1970-01-01T00:00:00Z"
