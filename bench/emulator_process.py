@@ -29,6 +29,8 @@ class EmulatorProcess:
         pending_seconds: float = 0.0,
         step_seconds: float = 60.0,
         total_steps: int = 1000,
+        wall_clock_timestamps: bool = False,
+        clock_start: float | None = None,
     ) -> None:
         self.log_path = log_path
         self.argv = [
@@ -40,6 +42,8 @@ class EmulatorProcess:
             f"--pending-seconds={pending_seconds}",
             f"--step-seconds={step_seconds}",
             f"--total-steps={total_steps}",
+            *(["--wall-clock-timestamps"] if wall_clock_timestamps else []),
+            *([f"--clock-start={clock_start}"] if clock_start is not None else []),
         ]
         self.popen: subprocess.Popen[str] | None = None
         self.url = ""
@@ -156,6 +160,13 @@ class EmulatorProcess:
             token = page.get("nextPageToken") or ""
             if not token:
                 return jobs
+
+    def create_job(self, parent: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`tuningJobs.create` under `parent` (projects/P/locations/L), as the operator would call it."""
+        response = self.http.post(f"{self.url}/v1/{parent}/tuningJobs", json=body)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
 
     def get_job(self, name: str) -> dict[str, Any]:
         response = self.http.get(f"{self.url}/v1/{name}")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import burst, cpu, memory, polling, preflight, restart
+from bench import burst, cpu, memory, polling, preflight, restart, running
 from bench.env import BenchEnv
 from bench.figures import RunResult
 from bench.procstat import machine
@@ -31,7 +31,7 @@ from bench.report import Report, write_report
 from controller.testenv.controlplane import ControlPlane
 from controller.testenv.tools import resolve_tools
 
-SCENARIOS = ("burst", "polling", "memory", "restart", "cpu", "preflight")
+SCENARIOS = ("burst", "polling", "memory", "running", "restart", "cpu", "preflight")
 HERE = Path(__file__).resolve().parent
 
 
@@ -53,9 +53,17 @@ def parser() -> argparse.ArgumentParser:
     sizes = p.add_argument_group("sizes")
     sizes.add_argument("--burst-jobs", type=int, help="TuningJobs applied at once (500; quick 20)")
     sizes.add_argument("--poll-jobs", type=int, help="jobs followed for a simulated hour (200; quick 10)")
+    sizes.add_argument(
+        "--poll-flat-jobs",
+        type=int,
+        help="jobs of the polling run that shows the cost per job stays flat (1000; quick 20)",
+    )
     sizes.add_argument("--poll-locations", type=int, help="locations those jobs are spread over (2)")
     sizes.add_argument("--poll-time-scale", type=float, help="simulated s per real s (60; quick 1200)")
     sizes.add_argument("--memory-objects", type=int, help="TuningJobs in the cache (10000; quick 200)")
+    sizes.add_argument(
+        "--running-jobs", type=int, help="running TuningJobs the operator follows (10000; quick 50)"
+    )
     sizes.add_argument("--restart-jobs", type=int, help="running jobs across the restart (1000; quick 20)")
     sizes.add_argument("--cpu-jobs", type=int, help="jobs taken from apply to Ready (100; quick 10)")
     sizes.add_argument(
@@ -70,9 +78,11 @@ def parser() -> argparse.ArgumentParser:
 DEFAULTS = {
     "burst_jobs": (500, 20),
     "poll_jobs": (200, 10),
+    "poll_flat_jobs": (1000, 20),
     "poll_locations": (2, 2),
     "poll_time_scale": (60.0, 1200.0),
     "memory_objects": (10_000, 200),
+    "running_jobs": (10_000, 50),
     "restart_jobs": (1000, 20),
     "cpu_jobs": (100, 10),
     "cpu_job_seconds": (30.0, 6.0),
@@ -115,9 +125,15 @@ def runners(args: argparse.Namespace, env: BenchEnv, workdir: Path) -> dict[str,
     return {
         "burst": lambda: burst.run(env, args.burst_jobs, workdir),
         "polling": lambda: polling.run(
-            env, args.poll_jobs, args.poll_locations, args.poll_time_scale, workdir
+            env,
+            args.poll_jobs,
+            args.poll_locations,
+            args.poll_time_scale,
+            workdir,
+            flat_jobs=args.poll_flat_jobs,
         ),
         "memory": lambda: memory.run(env, args.memory_objects, workdir),
+        "running": lambda: running.run(env, args.running_jobs, workdir),
         "restart": lambda: restart.run(env, args.restart_jobs, workdir),
         "cpu": lambda: cpu.run(
             env,

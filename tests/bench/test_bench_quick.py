@@ -32,8 +32,16 @@ EXPECTED: dict[str, set[str]] = {
         "list_calls_per_location_hour", "status_writes", "all_writes", "reconciles", "queue_wait_sim",
         "cpu_per_job_hour",
         "state_calls_half", "state_calls_full", "growth_jobs", "state_calls_single", "growth_locations",
+        "later_google_calls", "later_ratio_all", "later_status_writes", "later_all_writes",
+        "life_google_calls", "life_all_writes",
+        "flat_google_calls", "flat_all_writes", "flat_calls_ratio", "flat_writes_ratio",
+        "flat_queue_wait_sim",
     },
     "memory": {"idle_rss", "loaded_rss", "bytes_per_object", "sync_seconds", "running"},
+    "running": {
+        "idle_rss", "loaded_rss", "bytes_per_job", "status_bytes", "running", "sync_seconds",
+        "first_pass_seconds", "first_pass_calls",
+    },
     "restart": {
         "fresh_seconds", "ready_seconds", "create_calls", "accepted_creates", "duplicates", "jobs_found",
     },
@@ -57,8 +65,19 @@ POSITIVE = {
         "requests_per_job",
         "floor_requests_per_job",
     ),
-    "polling": ("google_calls", "state_calls", "baseline_calls", "status_writes", "reconciles"),
+    "polling": (
+        "google_calls",
+        "state_calls",
+        "baseline_calls",
+        "status_writes",
+        "reconciles",
+        "later_google_calls",
+        "life_google_calls",
+        "flat_google_calls",
+        "flat_calls_ratio",
+    ),
     "memory": ("idle_rss", "loaded_rss", "running"),
+    "running": ("idle_rss", "loaded_rss", "status_bytes", "first_pass_calls"),
     "restart": ("fresh_seconds", "create_calls", "accepted_creates", "jobs_found"),
     "cpu": ("cpu_total", "span"),
     "preflight": ("size", "examples", "download_mbps", "parse_mbps", "check_mbps", "ratio", "parse_ratio"),
@@ -125,6 +144,8 @@ def test_values_are_sane(quick_run: Path) -> None:
     # A create cut off by the kill may be sent again; each job is created by exactly one accepted call.
     assert restart["accepted_creates"]["value"] == restart["jobs_found"]["value"] == 20
     assert restart["create_calls"]["value"] >= 20
+    running = scenarios["running"][0]
+    assert running["running"]["value"] == 50  # every job still running when measured: all followed
     polling = scenarios["polling"][0]
     assert polling["baseline_calls"]["value"] == 60  # one get per job per simulated minute, for an hour
 
