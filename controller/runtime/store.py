@@ -72,6 +72,13 @@ class Store:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[str, JsonObject] = {}
+        self._revision = 0  # bumped by every change: lets a reader keep what it derived until the next one
+
+    @property
+    def revision(self) -> int:
+        """Changes whenever the contents do: what a reader derived at one revision holds until the next."""
+        with self._lock:
+            return self._revision
 
     def get(self, key: str) -> JsonObject | None:
         with self._lock:
@@ -95,11 +102,13 @@ class Store:
         with self._lock:
             old = self._items.get(key)
             self._items[key] = obj
+            self._revision += 1
             return old
 
     def delete(self, key: str) -> JsonObject | None:
         """Remove `key`; return the last stored version, if any."""
         with self._lock:
+            self._revision += 1
             return self._items.pop(key, None)
 
     def replace(self, objects: Iterable[JsonObject], namespace: str | None = None) -> ReplaceResult:
@@ -111,6 +120,7 @@ class Store:
         result = ReplaceResult()
         incoming = {object_key(obj): obj for obj in objects}
         with self._lock:
+            self._revision += 1
             in_scope = [
                 key
                 for key, obj in self._items.items()

@@ -125,6 +125,40 @@ def test_map_by_reference_finds_referrers_in_the_same_namespace() -> None:
     assert map_fn(obj("ns", "creds")) == ["ns/uses-it"]
 
 
+def test_map_by_reference_follows_every_change_of_the_primaries() -> None:
+    primaries = Store()
+    primaries.upsert(obj("ns", "a", spec={"secret": "creds"}))
+    map_fn = map_by_reference(primaries, lambda p: [p["spec"]["secret"]])
+    assert map_fn(obj("ns", "creds")) == ["ns/a"]
+    primaries.upsert(obj("ns", "b", spec={"secret": "creds"}))
+    assert sorted(map_fn(obj("ns", "creds"))) == ["ns/a", "ns/b"]
+    primaries.upsert(obj("ns", "a", spec={"secret": "moved"}))
+    assert map_fn(obj("ns", "creds")) == ["ns/b"] and map_fn(obj("ns", "moved")) == ["ns/a"]
+    primaries.delete("ns/b")
+    assert map_fn(obj("ns", "creds")) == []
+    primaries.replace([obj("ns", "c", spec={"secret": "creds"})])
+    assert map_fn(obj("ns", "creds")) == ["ns/c"] and map_fn(obj("ns", "moved")) == []
+
+
+def test_map_by_reference_reads_each_primary_once_for_a_whole_relist() -> None:
+    """A start hands every cached object to the map at once; with 2,000 objects that read each one's
+    references 4,000,000 times when the map scanned the cache per event, and must read them 2,000 times."""
+    primaries = Store()
+    objects = [obj("ns", f"job-{i}", spec={"ref": f"job-{i - 1}"}) for i in range(2000)]
+    primaries.replace(objects)
+    reads = []
+
+    def references(primary: dict[str, Any]) -> list[str]:
+        reads.append(primary["metadata"]["name"])
+        return [primary["spec"]["ref"]]
+
+    map_fn = map_by_reference(primaries, references)
+    assert [list(map_fn(o)) for o in objects[:3]] == [["ns/job-1"], ["ns/job-2"], ["ns/job-3"]]
+    for o in objects:
+        map_fn(o)
+    assert len(reads) == len(objects)
+
+
 def test_result_rejects_a_negative_delay() -> None:
     with pytest.raises(ValueError, match="requeue_after"):
         Result(requeue_after=-1)
