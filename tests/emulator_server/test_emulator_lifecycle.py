@@ -313,9 +313,11 @@ def test_wall_clock_timestamps_follow_the_real_clock_and_never_move() -> None:
             time.sleep(0.2)
             return ahead, first, _get(client, job["name"])["startTime"]
 
+    # Bounds, not times: simulated stamps run at least 0.5 s x 3600 ahead however slow the machine is;
+    # wall-clock ones are within a few real seconds of the client's clock.
     ahead, first, again = stamps(wall=True)
-    assert abs(ahead) < 0.3 and first == again
+    assert abs(ahead) < 5 and first == again
     ahead, first, again = stamps(wall=False)
-    assert ahead == pytest.approx(1800, abs=300) and first == again
+    assert ahead >= 1800 - 60 and first == again
     # Stopping the emulator that set it restores simulated timestamps for everything else in the process.
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
