@@ -195,7 +195,9 @@ class TuningJobBackend:
         job = self.client.create_tuning_job(project, location, body)
         self._remember_name(obj["metadata"]["uid"], job.name)
         self.poller.remember(project, location, job)
-        observation = self._observe_job(obj, project, location, job)
+        # A job just created has logged nothing yet: its metrics are first read at its next poll, so the
+        # reconcile that creates it (the one a burst of new resources waits on) makes no metrics call.
+        observation = self._observe_job(obj, project, location, job, read_metrics=False)
         observation.status["identity"] = identity
         return observation
 
@@ -335,7 +337,9 @@ class TuningJobBackend:
         age = (self._now() - _parse_time(started)).total_seconds()
         return min(self.settings.poll_max_seconds, max(self.settings.poll_min_seconds, age / 10))
 
-    def _observe_job(self, obj: JsonObject, project: str, location: str, job: TuningJob) -> Observation:
+    def _observe_job(
+        self, obj: JsonObject, project: str, location: str, job: TuningJob, *, read_metrics: bool = True
+    ) -> Observation:
         status = obj.get("status") or {}
         fields = _job_status(job, project, location)
         if job.pre_tuned_model is not None:
@@ -348,7 +352,7 @@ class TuningJobBackend:
             }
             fields["preTunedModel"] = {k: v for k, v in started_from.items() if v}
         phase, reason = _PHASES.get(job.state, (Phase.UNKNOWN, Reason.API_ERROR))
-        reading = self._read_metrics(project, location, job, phase, status)
+        reading = self._read_metrics(project, location, job, phase, status) if read_metrics else None
         # What was read goes to Prometheus; what goes to status is `latest` when it is due (see above).
         latest = status.get("latestMetrics")
         if reading is not None:
