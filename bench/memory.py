@@ -11,16 +11,15 @@ operator process against it; the idle figure comes from a fresh operator watchin
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.emulator_process import EmulatorProcess
 from bench.env import FINALIZER, TUNINGJOBS, BenchEnv, StateWatcher, operator_pid, tuning_job, wait_settled
 from bench.figures import RunResult
 from bench.procstat import rss_bytes
+from bench.ready_status import idle_rss, ready_status
 
 RUNNING_SHARE = 20  # one object in this many is a new job that the operator creates and follows
 STEP_SECONDS = 60.0
@@ -44,11 +43,7 @@ def run(env: BenchEnv, objects: int, workdir: Path) -> RunResult:
         _prepared[objects] = _prepare(env, objects, workdir)
     prepared = _prepared[objects]
 
-    empty = env.new_namespace("idle")
-    idle_operator = env.start_operator(empty, prepared.emulator.url, label="idle")
-    wait_settled(idle_operator)
-    idle = rss_bytes(operator_pid(idle_operator))
-    idle_operator.stop()
+    idle = idle_rss(env, prepared.emulator.url, "idle")
 
     started = time.monotonic()
     operator = env.start_operator(prepared.namespace, prepared.emulator.url, label="memory")
@@ -89,7 +84,7 @@ def _prepare(env: BenchEnv, objects: int, workdir: Path) -> _Prepared:
         workdir / "emulator-memory.log", pending_seconds=0, step_seconds=STEP_SECONDS, total_steps=TOTAL_STEPS
     ).start()
     namespace = env.new_namespace("memory")
-    finished_status = _finished_status(env, workdir, namespace)
+    finished_status = ready_status(env, workdir, namespace)
     running = max(1, objects // RUNNING_SHARE)
     finished = objects - running - 1  # the template itself is one of the finished ones
 
@@ -102,24 +97,3 @@ def _prepare(env: BenchEnv, objects: int, workdir: Path) -> _Prepared:
     env.parallel(range(finished), create_finished)
     env.create_jobs(namespace, [tuning_job(f"run-{i:05d}") for i in range(running)])
     return _Prepared(objects, namespace, running, emulator)
-
-
-def _finished_status(env: BenchEnv, workdir: Path, namespace: str) -> dict[str, Any]:
-    """Take one job to Ready with the operator and return its status, to copy onto the finished objects.
-
-    Its own emulator finishes a job within seconds at real-time speed, so the job's end time is in the
-    past as it would be in production (moving a clock forward would put it in the operator's future).
-    """
-    with EmulatorProcess(
-        workdir / "emulator-template.log", pending_seconds=0, step_seconds=0.1, total_steps=20
-    ) as quick:
-        operator = env.start_operator(namespace, quick.url, ["--poll-min-seconds=0.5"], label="template")
-        try:
-            with StateWatcher(env, namespace) as watcher:
-                env.create_jobs(namespace, [tuning_job("template")])
-                watcher.wait_ready(1, 120)
-            wait_settled(operator)
-        finally:
-            operator.stop()
-    template = env.admin.get(TUNINGJOBS.object_path("template", namespace))
-    return copy.deepcopy(template["status"])

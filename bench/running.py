@@ -24,18 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.emulator_process import EmulatorProcess
-from bench.env import (
-    FINALIZER,
-    PROJECT,
-    TUNINGJOBS,
-    BenchEnv,
-    StateWatcher,
-    operator_pid,
-    tuning_job,
-    wait_settled,
-)
+from bench.env import FINALIZER, PROJECT, TUNINGJOBS, BenchEnv, operator_pid, tuning_job, wait_settled
 from bench.figures import RunResult
 from bench.procstat import rss_bytes
+from bench.ready_status import idle_rss, ready_status
 from controller.backends.vertex_poller import MANAGED_BY_LABEL, MANAGED_BY_VALUE, UID_LABEL
 
 AGE_SECONDS = 6 * 3600.0  # how long ago the jobs started
@@ -57,14 +49,9 @@ def run(env: BenchEnv, jobs: int, workdir: Path) -> RunResult:
         total_steps=TOTAL_STEPS,
         clock_start=time.time() - AGE_SECONDS,
     ) as emulator:
-        idle_namespace = env.new_namespace("running-idle")
-        idle_operator = env.start_operator(idle_namespace, emulator.url, label="running-idle")
-        wait_settled(idle_operator)
-        idle = rss_bytes(operator_pid(idle_operator))
-        idle_operator.stop()
-
+        idle = idle_rss(env, emulator.url, "running-idle")
         namespace = env.new_namespace("running")
-        template = _full_status(env, workdir, namespace)
+        template = ready_status(env, workdir, namespace, TEST_PROMPTS)
         _prepare(env, emulator, namespace, jobs, template)
         emulator.advance(time.time() - emulator.now())  # the jobs started AGE_SECONDS ago, as of now
 
@@ -106,38 +93,6 @@ def run(env: BenchEnv, jobs: int, workdir: Path) -> RunResult:
         "the one-time look-ups of each job's experiment and series, then shared reads",
     )
     return result
-
-
-def _full_status(env: BenchEnv, workdir: Path, namespace: str) -> dict[str, Any]:
-    """Take one job with test prompts to Ready with the operator; its status, with every part filled."""
-    with EmulatorProcess(
-        workdir / "emulator-running-template.log", pending_seconds=0, step_seconds=0.1, total_steps=20
-    ) as quick:
-        operator = env.start_operator(namespace, quick.url, ["--poll-min-seconds=0.5"], label="template")
-        try:
-            body = tuning_job("template")
-            body["spec"]["testPrompts"] = TEST_PROMPTS
-            with StateWatcher(env, namespace) as watcher:
-                env.create_jobs(namespace, [body])
-                watcher.wait_ready(1, 120)
-            deadline = time.monotonic() + 120
-            while not _status(env, namespace, "template").get("testPromptResults"):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the template job's test prompts were not answered within 120 s")
-                time.sleep(0.5)
-            wait_settled(operator)
-        finally:
-            operator.stop()
-    status = _status(env, namespace, "template")
-    for part in ("latestMetrics", "tunedModel", "testPromptResults", "conditions"):
-        if not status.get(part):
-            raise RuntimeError(f"the template job's status has no {part}: {sorted(status)}")
-    return copy.deepcopy(status)
-
-
-def _status(env: BenchEnv, namespace: str, name: str) -> dict[str, Any]:
-    status: dict[str, Any] = env.admin.get(TUNINGJOBS.object_path(name, namespace)).get("status") or {}
-    return status
 
 
 def _prepare(
