@@ -29,10 +29,13 @@ from controller.testenv.engine_process import (
     ensure_namespace,
     http_ok,
     port_open,
+    redis_answers,
 )
 from controller.testenv.engine_tools import ArgoCDTools, resolve_argocd
+from controller.testenv.process import Process, ProcessStartError
 
 NAMESPACE = "argocd"
+REDIS_START_ATTEMPTS = 3
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "applications"
 IN_CLUSTER = "https://kubernetes.default.svc"
 
@@ -125,8 +128,8 @@ class ArgoCD:
                 )
             )
 
-    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
-        self._processes.start(
+    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> Process:
+        return self._processes.start(
             name,
             argv,
             ready,
@@ -139,16 +142,34 @@ class ArgoCD:
         )
 
     def _start_redis(self) -> None:
+        """Redis on a free port, on another one if that port was taken meanwhile.
+
+        A port `free_port` found free can be taken before redis binds it (by any process's outgoing
+        connection); redis then exits at once, while the port answers for whoever holds it. So readiness
+        is redis's own PONG, and a redis that exited right after is started again on a new port.
+        """
         (self.workdir / "redis").mkdir(parents=True, exist_ok=True)
-        argv = [
-            str(self.tools.redis_server),
-            "--bind", "127.0.0.1",
-            "--port", str(self.redis_port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.workdir / "redis"),
-        ]  # fmt: skip
-        self._start("redis", argv, lambda: port_open(self.redis_port))
+        for attempt in range(1, REDIS_START_ATTEMPTS + 1):
+            argv = [
+                str(self.tools.redis_server),
+                "--bind", "127.0.0.1",
+                "--port", str(self.redis_port),
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir / "redis"),
+            ]  # fmt: skip
+            name = "redis" if attempt == 1 else f"redis-{attempt}"
+            port = self.redis_port
+            try:
+                proc = self._start(name, argv, functools.partial(redis_answers, port))
+                time.sleep(0.3)  # an abort after a failed bind comes within milliseconds
+                if proc.running:
+                    return
+            except ProcessStartError:
+                if attempt == REDIS_START_ATTEMPTS:
+                    raise
+            self.redis_port = free_port()
+        raise ProcessStartError(f"redis did not start in {REDIS_START_ATTEMPTS} attempts:\n{self.logs()}")
 
     def _start_repo_server(self) -> None:
         argv = [
