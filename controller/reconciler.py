@@ -394,6 +394,7 @@ class Reconciler:
                     )
                     self._report_transition(obj, status, observation)
                     self._write_status(obj, status, new_status)
+                    self._export_metrics(obj, new_status, observation)  # CANCELLING counted as such
                     return Result(requeue_after=self.settings.delete_poll_seconds)
             except SpecError as err:
                 # Without credentials or a name the remote object cannot be touched; keep the finalizer

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from e2e.support import tuning_job
 from kubernetes import client as k8s
+from prometheus_client import generate_latest
 
 from controller.api.base import format_timestamp
 from controller.backends.tuningjob import TuningJobBackend, VertexSettings
@@ -319,9 +320,11 @@ def test_deleting_a_running_job_cancels_it_once_and_waits_for_it_to_stop(harness
     assert cancelling is not None
     assert _condition(cancelling, "Reconciling")["message"].endswith("(now JOB_STATE_CANCELLING)")
 
+    assert 'vertexops_jobs{kind="TuningJob",state="JOB_STATE_CANCELLING"} 1.0' in _scrape(harness)
     harness.emu.advance(CANCEL_SECONDS + 1)
     harness.reconcile("running")
     assert harness.get("running") is None, "the finalizer went once the job was CANCELLED"
+    assert 'vertexops_jobs{kind="TuningJob"' not in _scrape(harness), "a deleted resource is not counted"
     assert harness.client.get_tuning_job(obj["status"]["name"]).state == "JOB_STATE_CANCELLED"
     assert harness.cancels() == 1
 
@@ -345,6 +348,61 @@ def test_deleting_an_adopted_job_cancels_it_though_this_resource_never_asked_to_
     assert harness.get("adopted") is not None, "held until the job stops"
 
 
+def test_a_cancel_google_refuses_stalls_the_deletion_and_keeps_the_finalizer(harness: Harness) -> None:
+    obj = _created(harness, "denied")
+    harness.emu.add_fault("permission_denied", "tuningJobs.cancel", times=1)
+    harness.api.delete(harness.path("denied"))
+
+    result = harness.reconcile("denied")
+
+    held = harness.get("denied")
+    assert held is not None, "the job still runs: the resource stays"
+    stalled = _condition(held, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "PermissionDenied"), stalled
+    assert "aiplatform.tuningJobs.cancel" in stalled["message"], stalled
+    assert result.requeue_after == ReconcilerSettings().stalled_retry_seconds
+    assert any(e[:2] == ("Warning", "PermissionDenied") for e in _events(harness, obj))
+
+    harness.reconcile("denied")  # the permission granted meanwhile: cancelled, then released
+    assert harness.cancels() == 2
+    harness.emu.advance(CANCEL_SECONDS + 1)
+    harness.reconcile("denied")
+    assert harness.get("denied") is None
+
+
+def test_a_job_that_cannot_be_located_keeps_its_finalizer_and_says_why(
+    harness: Harness, emu: Emulator
+) -> None:
+    # An operator without a default project, and a resource naming none: its job cannot be reached.
+    backend = TuningJobBackend(harness.client, VertexSettings(default_project=None))
+    reconciler = Reconciler(
+        "TuningJob",
+        TUNINGJOBS,
+        backend,
+        api=harness.api,
+        store=harness.store,
+        events=EventRecorder(harness.api),
+        metrics=Metrics(),
+        settings=ReconcilerSettings(create_grace_seconds=GRACE),
+    )
+    harness.apply("nowhere")
+    harness.api.merge_patch(harness.path("nowhere"), {"metadata": {"finalizers": [FINALIZER]}})
+    job = "projects/elsewhere/locations/us-central1/tuningJobs/1"
+    harness.api.merge_patch(harness.path("nowhere") + "/status", {"status": {"name": job}})
+    harness.api.delete(harness.path("nowhere"))
+    harness.cache("nowhere")
+
+    result = reconciler(TUNINGJOBS.plural, f"{harness.namespace}/nowhere")
+
+    held = harness.get("nowhere")
+    assert held is not None, "its job may still run: the finalizer stays"
+    stalled = _condition(held, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec"), stalled
+    assert stalled["message"].startswith("spec.projectID: not set"), stalled
+    assert result.requeue_after == 60.0
+    assert emu.count("tuningJobs.cancel") == 0
+
+
 def test_orphan_leaves_the_job_running_and_releases_the_resource(harness: Harness) -> None:
     obj = _created(harness, "orphan", deletionPolicy="Orphan")
     harness.api.delete(harness.path("orphan"))
@@ -353,6 +411,7 @@ def test_orphan_leaves_the_job_running_and_releases_the_resource(harness: Harnes
 
     assert harness.get("orphan") is None
     assert harness.cancels() == 0
+    assert ("Normal", "Orphaned", "left the tuning job in place (deletionPolicy)") in _events(harness, obj)
     assert harness.client.get_tuning_job(obj["status"]["name"]).state == "JOB_STATE_RUNNING"
 
 
@@ -394,18 +453,14 @@ def test_delete_policy_removes_the_outputs_step_by_step_then_releases_the_resour
     assert harness.cancels() == 0, "a finished job is not cancelled"
     with pytest.raises(NotFoundError):
         harness.client.get_endpoint(endpoint)
-    reasons = [
-        (e["type"], e["reason"], e["message"])
-        for e in harness.api.get(f"/api/v1/namespaces/{harness.namespace}/events")["items"]
-        if e["involvedObject"]["name"] == "outputs" and e["involvedObject"]["uid"] == obj["metadata"]["uid"]
-    ]
+    reasons = _events(harness, obj)
     deleted = [r for r in reasons if r[1] == "OutputsDeleted"]
     assert len(deleted) == 1 and deleted[0][0] == "Normal", reasons
     assert deleted[0][2].startswith("deleted endpoint(s) and model"), deleted
 
 
 def test_a_resource_that_never_created_anything_is_released_without_google(harness: Harness) -> None:
-    harness.apply("never")
+    never = harness.apply("never")
     harness.api.merge_patch(harness.path("never"), {"metadata": {"finalizers": [FINALIZER]}})
     harness.api.delete(harness.path("never"))
     harness.emu.clear_requests()
@@ -414,6 +469,7 @@ def test_a_resource_that_never_created_anything_is_released_without_google(harne
 
     assert harness.get("never") is None
     assert harness.emu.count() == 0, "no intent and no name: nothing to look for"
+    assert _events(harness, never) == [], "nothing was left in place, so nothing is said about it"
 
 
 def test_a_deletion_while_a_create_may_still_land_keeps_the_finalizer_until_the_grace_is_over(
@@ -449,6 +505,20 @@ def test_a_deletion_with_an_intent_past_the_grace_and_no_job_releases_the_resour
 
     assert harness.get("gave-up") is None
     assert harness.creates() == 0 and harness.cancels() == 0
+
+
+def _events(harness: Harness, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events about `obj` (this very object: its UID)."""
+    items = harness.api.get(f"/api/v1/namespaces/{harness.namespace}/events")["items"]
+    return [
+        (e["type"], e["reason"], e["message"])
+        for e in items
+        if e["involvedObject"].get("uid") == obj["metadata"]["uid"]
+    ]
+
+
+def _scrape(harness: Harness) -> str:
+    return generate_latest(harness.reconciler.metrics.registry).decode()
 
 
 def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
