@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,7 +66,7 @@ from controller.runtime.events import EventRecorder
 from controller.runtime.kubeapi import ApiError, KubeApi, ResourceRef
 from controller.runtime.manager import Result
 from controller.runtime.metrics import Metrics
-from controller.runtime.store import Store
+from controller.runtime.store import Store, decode, encode
 from controller.tenancy import AdmitFn
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,9 @@ class Reconciler:
         # key -> (resourceVersions our last status write superseded: the one it was based on and any this
         # reconcile wrote before it, the object the server returned). The cache only moves forward, so while
         # it still holds one of those versions it has not seen our write.
-        self._written: dict[str, tuple[frozenset[str], JsonObject]] = {}
+        # Kept as compact JSON, oldest first, and dropped once the cache has caught up (see _forget_seen):
+        # with thousands of jobs polled minutes apart, holding every last write would double the cache.
+        self._written: OrderedDict[str, tuple[frozenset[str], bytes]] = OrderedDict()
         self._written_lock = threading.Lock()
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -588,9 +591,22 @@ class Reconciler:
             if err.not_found:
                 return  # deleted meanwhile
             raise
+        versions = frozenset([obj["metadata"]["resourceVersion"], *(superseded or ())])
+        record = (versions, encode(written))
         with self._written_lock:
-            versions = frozenset([obj["metadata"]["resourceVersion"], *(superseded or ())])
-            self._written[_key(obj)] = (versions, written)
+            self._written.pop(_key(obj), None)
+            self._written[_key(obj)] = record
+            self._forget_seen()
+
+    def _forget_seen(self) -> None:
+        """Drop the oldest records the cache has caught up with (or whose object is gone), up to the first
+        it has not: writes reach the cache in about the order they were made, so this keeps only the few
+        records of the last moments."""
+        while self._written:
+            key, (based_on, _) = next(iter(self._written.items()))
+            if self.store.resource_version(key) in based_on:
+                return
+            del self._written[key]
 
     def _latest(self, key: str) -> JsonObject | None:
         """The cached object, or what our last status write returned if the cache has not caught up yet.
@@ -600,13 +616,13 @@ class Reconciler:
         """
         obj = self.store.get(key)
         with self._written_lock:
-            record = self._written.pop(key, None)
+            record = self._written.get(key)
             if obj is None or record is None:
                 return obj
             based_on, written = record
             if obj["metadata"].get("resourceVersion") in based_on:
-                self._written[key] = record
-                return written
+                return decode(written)
+            del self._written[key]
         return obj
 
     def _report_transition(self, obj: JsonObject, status: JsonObject, observation: Observation) -> None:

@@ -38,29 +38,39 @@ LIST_API_VERSION = "v1beta1"
 
 @dataclass
 class _LocationSnapshot:
-    jobs: dict[str, TuningJob] = field(default_factory=dict)
-    by_label: dict[tuple[str, str], list[TuningJob]] = field(default_factory=dict)
+    # Each job as compact JSON, parsed when asked for: a parsed job takes about 5 KB, its JSON about 1 KB,
+    # and an operator following 10,000 jobs holds all of them between two lists.
+    jobs: dict[str, bytes] = field(default_factory=dict)
+    by_label: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # -> job names
     fetched_at: float = float("-inf")
     # Wall-clock time (UNIX seconds) when the last list started: what a job found missing is missing since.
     listed_at: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _index(jobs: dict[str, TuningJob]) -> dict[tuple[str, str], list[TuningJob]]:
-    by_label: dict[tuple[str, str], list[TuningJob]] = {}
-    for job in jobs.values():
+def _encode(job: TuningJob) -> bytes:
+    return job.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def _decode(data: bytes) -> TuningJob:
+    return TuningJob.model_validate_json(data)
+
+
+def _index(jobs: list[TuningJob]) -> dict[tuple[str, str], list[str]]:
+    by_label: dict[tuple[str, str], list[str]] = {}
+    for job in jobs:
         _add_to_index(by_label, job)
     return by_label
 
 
-def _add_to_index(by_label: dict[tuple[str, str], list[TuningJob]], job: TuningJob) -> None:
+def _add_to_index(by_label: dict[tuple[str, str], list[str]], job: TuningJob) -> None:
     """Index (or re-index) one job by its UID and identity labels; a job's labels never change."""
     for label in (UID_LABEL, IDENTITY_LABEL):
         value = job.labels.get(label)
         if value:
-            entries = by_label.setdefault((label, value), [])
-            entries[:] = [j for j in entries if j.name != job.name]
-            entries.append(job)
+            names = by_label.setdefault((label, value), [])
+            if job.name not in names:
+                names.append(job.name)
 
 
 class LocationPoller:
@@ -78,7 +88,8 @@ class LocationPoller:
         """The job as of a list no older than `max_age` seconds; None when that list did not contain it."""
         snapshot = self._fresh(project, location, max_age)
         with snapshot.lock:
-            return snapshot.jobs.get(name)
+            data = snapshot.jobs.get(name)
+        return None if data is None else _decode(data)
 
     def find(
         self, project: str, location: str, label: str, value: str, max_age: float
@@ -87,7 +98,9 @@ class LocationPoller:
         wall-clock time that list started (a job it lacks did not exist then)."""
         snapshot = self._fresh(project, location, max_age)
         with snapshot.lock:
-            return list(snapshot.by_label.get((label, value), ())), snapshot.listed_at
+            found = [snapshot.jobs[name] for name in snapshot.by_label.get((label, value), ())]
+            listed_at = snapshot.listed_at
+        return [_decode(data) for data in found], listed_at
 
     def _fresh(self, project: str, location: str, max_age: float) -> _LocationSnapshot:
         snapshot = self._snapshot(project, location)
@@ -98,8 +111,8 @@ class LocationPoller:
                 jobs = self._client.find_tuning_jobs_by_labels(
                     project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, version=LIST_API_VERSION
                 )
-                snapshot.jobs = {job.name: job for job in jobs}
-                snapshot.by_label = _index(snapshot.jobs)
+                snapshot.jobs = {job.name: _encode(job) for job in jobs}
+                snapshot.by_label = _index(jobs)
                 snapshot.fetched_at = started
                 snapshot.listed_at = listed_at
         return snapshot
@@ -110,6 +123,7 @@ class LocationPoller:
         Keyed by the project as the spec names it: Vertex returns the project *number* in job names.
         """
         snapshot = self._snapshot(project, location)
+        data = _encode(job)
         with snapshot.lock:
-            snapshot.jobs[job.name] = job
+            snapshot.jobs[job.name] = data
             _add_to_index(snapshot.by_label, job)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import threading
+import itertools
 from collections.abc import Callable, Iterable
 
 from controller.runtime.kubeapi import JsonObject
 from controller.runtime.store import Store
 
 MapFn = Callable[[JsonObject], Iterable[str]]
+_index_names = itertools.count(1)
 
 
 def map_to_owner(group: str, kind: str, controller_only: bool = False) -> MapFn:
@@ -39,33 +40,19 @@ def map_by_reference(primaries: Store, references: Callable[[JsonObject], Iterab
     """Map an object to every cached primary in its namespace whose `references(primary)` names it.
 
     For objects that point at others by name (a TuningJob naming a Secret): `references` returns the names
-    a primary refers to. The answer comes from an index of who refers to what, built from the primaries'
-    cache and kept until the cache changes. A relist hands over every object at once with no change of the
-    cache in between, so a start with 10,000 objects builds the index once instead of scanning the cache
-    for each of them (10,000 x 10,000); between changes, an event costs one look-up.
+    a primary refers to. The answer comes from an index of the primaries' store (who refers to what), kept
+    up to date as each primary changes, so an event costs one look-up, with 10,000 primaries as with ten.
     """
-    lock = threading.Lock()
-    built: list[tuple[int, dict[tuple[str, str], list[str]]]] = []
+    name = f"references-{next(_index_names)}"
 
-    def index() -> dict[tuple[str, str], list[str]]:
-        with lock:
-            revision = primaries.revision
-            if built and built[0][0] == revision:
-                return built[0][1]
-            by_target: dict[tuple[str, str], list[str]] = {}
-            for primary in primaries.list():
-                primary_meta = primary.get("metadata") or {}
-                namespace = primary_meta.get("namespace") or ""
-                for target in set(references(primary)):
-                    by_target.setdefault((namespace, target), []).append(
-                        f"{namespace}/{primary_meta.get('name')}"
-                    )
-            built[:] = [(revision, by_target)]
-            return by_target
+    def targets(primary: JsonObject) -> list[str]:
+        namespace = (primary.get("metadata") or {}).get("namespace") or ""
+        return [f"{namespace}/{target}" for target in references(primary)]
+
+    primaries.add_index(name, targets)
 
     def referrers(obj: JsonObject) -> list[str]:
         metadata = obj.get("metadata") or {}
-        namespace, name = metadata.get("namespace") or "", metadata.get("name") or ""
-        return list(index().get((namespace, name), ()))
+        return primaries.by_index(name, f"{metadata.get('namespace') or ''}/{metadata.get('name') or ''}")
 
     return referrers

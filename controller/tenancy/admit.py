@@ -203,19 +203,16 @@ class Tenancy:
         )
 
     def jobs_of(self, tenant: JsonObject) -> list[JsonObject]:
-        """The TuningJobs in the cache whose namespace this tenant (alone) covers."""
+        """The TuningJobs in the cache whose namespace this tenant (alone) covers (read namespace by
+        namespace: the cache parses only what is read)."""
         if self.tuning_jobs is None:
             return []
         name = tenant["metadata"]["name"]
-        owner: dict[str, bool] = {}
         result = []
-        for job in self.tuning_jobs.list():
-            namespace = job["metadata"]["namespace"]
-            if namespace not in owner:
-                covering = self.tenants_of(namespace)
-                owner[namespace] = len(covering) == 1 and covering[0]["metadata"]["name"] == name
-            if owner[namespace]:
-                result.append(job)
+        for namespace in self.tuning_jobs.namespaces():
+            covering = self.tenants_of(namespace)
+            if len(covering) == 1 and covering[0]["metadata"]["name"] == name:
+                result.extend(self.tuning_jobs.list_namespace(namespace))
         return result
 
     def _breaks_rules(self, job: JsonObject, tenant: JsonObject) -> bool:

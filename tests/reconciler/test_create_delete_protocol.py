@@ -174,6 +174,7 @@ def test_one_reconcile_writes_the_intent_and_finalizer_then_creates_one_job(harn
     assert obj["status"]["createRequestedTime"] == obj["metadata"]["annotations"][CREATE_INTENT_ANNOTATION]
     assert result.requeue_after is not None and result.requeue_after >= 0, "a created job is polled"
     assert harness.creates() == 1
+    assert ("Normal", "Created", f"created tuning job {obj['status']['name']}") in _events(harness, obj)
 
     for _ in range(3):  # later reconciles follow the job; none creates again
         harness.reconcile("first")
@@ -190,7 +191,7 @@ def test_a_reconcile_on_an_outdated_object_creates_nothing(harness: Harness) -> 
     result = harness.reconciler(TUNINGJOBS.plural, f"{harness.namespace}/stale")
 
     assert harness.creates() == 0, "the intent write failed its precondition, so nothing was created"
-    assert result.requeue_after is not None and result.requeue_after > 0, "looked at again soon"
+    assert result.requeue_after == 1.0, "looked at again soon"
     obj = harness.get("stale")
     assert obj is not None
     assert CREATE_INTENT_ANNOTATION not in (obj["metadata"].get("annotations") or {})
@@ -230,8 +231,7 @@ def test_an_intent_with_nothing_found_waits_out_the_grace_before_creating(harnes
 
     result = harness.reconcile("crashed")
     assert harness.creates() == 0, "a create sent just before the crash may still appear"
-    assert result.requeue_after is not None
-    assert 0 < result.requeue_after <= GRACE / 3
+    assert result.requeue_after == GRACE / 3, "looked at again a few times within the grace"
 
     # Once the grace has passed with still nothing found, the create is sent, once.
     harness.api.merge_patch(
@@ -280,6 +280,17 @@ def test_an_adopted_job_is_guarded_beside_other_finalizers_and_only_on_the_obser
     assert raised.value.conflict
     stale = harness.get("adopt-stale")
     assert stale is not None and not stale["metadata"].get("finalizers"), "nothing written on a stale version"
+
+
+def test_the_intent_write_keeps_the_finalizers_of_others(harness: Harness) -> None:
+    harness.apply("shared")
+    harness.api.merge_patch(harness.path("shared"), {"metadata": {"finalizers": ["example.com/keep"]}})
+
+    harness.reconcile("shared")
+
+    obj = harness.get("shared")
+    assert obj is not None and obj["status"]["name"]
+    assert obj["metadata"]["finalizers"] == ["example.com/keep", FINALIZER]
 
 
 # -- delete ----------------------------------------------------------------------------------------------
@@ -457,6 +468,41 @@ def test_delete_policy_removes_the_outputs_step_by_step_then_releases_the_resour
     deleted = [r for r in reasons if r[1] == "OutputsDeleted"]
     assert len(deleted) == 1 and deleted[0][0] == "Normal", reasons
     assert deleted[0][2].startswith("deleted endpoint(s) and model"), deleted
+
+
+def test_releasing_a_resource_removes_only_its_own_finalizer_and_only_from_the_observed_version(
+    harness: Harness,
+) -> None:
+    harness.apply("kept", annotations={CREATE_INTENT_ANNOTATION: _ago(GRACE + 5)})
+    keep = ["example.com/keep", FINALIZER]
+    harness.api.merge_patch(harness.path("kept"), {"metadata": {"finalizers": keep}})
+    harness.api.delete(harness.path("kept"))
+    harness.cache("kept")
+    harness.api.merge_patch(harness.path("kept"), {"metadata": {"labels": {"team": "a"}}})  # cache stale
+
+    with pytest.raises(ApiError) as raised:  # the manager retries from the newer version
+        harness.reconciler(TUNINGJOBS.plural, f"{harness.namespace}/kept")
+    assert raised.value.conflict
+    stale = harness.get("kept")
+    assert stale is not None and stale["metadata"]["finalizers"] == keep, "nothing removed on a stale version"
+
+    harness.reconcile("kept")
+    released = harness.get("kept")
+    assert released is not None, "another finalizer still holds it"
+    assert released["metadata"]["finalizers"] == ["example.com/keep"]
+
+
+def test_releasing_a_resource_already_gone_is_not_an_error(harness: Harness) -> None:
+    harness.apply("gone", annotations={CREATE_INTENT_ANNOTATION: _ago(GRACE + 5)})
+    harness.api.merge_patch(harness.path("gone"), {"metadata": {"finalizers": [FINALIZER]}})
+    harness.api.delete(harness.path("gone"))
+    harness.cache("gone")  # the cache still holds it, with the finalizer
+    harness.api.merge_patch(harness.path("gone"), {"metadata": {"finalizers": None}})  # released elsewhere
+    assert harness.get("gone") is None
+
+    result = harness.reconciler(TUNINGJOBS.plural, f"{harness.namespace}/gone")
+
+    assert result.requeue_after is None
 
 
 def test_a_resource_that_never_created_anything_is_released_without_google(harness: Harness) -> None:

@@ -179,6 +179,7 @@ def _intent(obj: dict[str, Any], **status: Any) -> None:
 
 
 def _line(tenancy: Tenancy, *jobs: dict[str, Any]) -> None:
+    """Put the jobs, as they are now, into the cache (again, after a change: it holds copies)."""
     assert tenancy.tuning_jobs is not None
     for obj in reversed(jobs):  # the cache's order must not matter
         tenancy.tuning_jobs.upsert(obj)
@@ -208,18 +209,22 @@ def test_creates_go_one_at_a_time_in_creation_order_as_places_free() -> None:
     second = tenancy.may_create(jobs[1])
     assert not second.allowed and "the create of team-a/job-0 goes first" in second.message
     _intent(jobs[0])  # the intent is in the cache; the create call is under way
+    _line(tenancy, jobs[0])
     assert not tenancy.may_create(jobs[1]).allowed
     jobs[0]["status"] = {
         "name": "projects/1/locations/us-central1/tuningJobs/0",
         "state": "JOB_STATE_PENDING",
     }
+    _line(tenancy, jobs[0])
     assert not tenancy.may_create(jobs[2]).allowed  # job-1 comes first
     assert tenancy.may_create(jobs[1]).allowed
     _intent(jobs[1], name="projects/1/locations/us-central1/tuningJobs/1", state="JOB_STATE_RUNNING")
+    _line(tenancy, jobs[1])
     full = tenancy.may_create(jobs[4])
     assert not full.allowed
     assert "(2 of 2 in use)" in full.message and "number 3 of 3 in line" in full.message, full.message
     jobs[0]["status"]["state"] = "JOB_STATE_SUCCEEDED"
+    _line(tenancy, jobs[0])
     assert not tenancy.may_create(jobs[3]).allowed  # job-2 comes first
     assert tenancy.may_create(jobs[2]).allowed
     assert not tenancy.may_create(jobs[3]).allowed
@@ -247,10 +252,12 @@ def test_the_line_is_rebuilt_from_the_cluster_after_a_restart() -> None:
     _line(first, a, b, c)
     assert first.may_create(a).allowed
     _intent(a)  # killed after the intent write: maybe before, maybe after the create call
+    _line(first, a)
     restarted = Tenancy(first.tenants, first.namespaces, first.tuning_jobs, reservations=Reservations())
     assert restarted.may_create(b).reason is Reason.WAITING_FOR_TENANT_QUOTA  # a's create is not settled
     assert restarted.may_create(a).allowed  # a itself goes on with its create-exactly-once protocol
     a["status"] = {"name": "projects/1/locations/us-central1/tuningJobs/0", "state": "JOB_STATE_RUNNING"}
+    _line(first, a)
     assert restarted.may_create(b).allowed
 
 
@@ -263,8 +270,10 @@ def test_a_job_not_looked_up_yet_counts_as_possibly_running() -> None:
     decision = tenancy.may_create(older)
     assert not decision.allowed and "1 not looked up yet" in decision.message, decision.message
     _intent(younger, name="projects/1/locations/us-central1/tuningJobs/9", state="JOB_STATE_RUNNING")
+    _line(tenancy, younger)
     assert not tenancy.may_create(older).allowed  # adopted: it holds the place
     younger["status"]["state"] = "JOB_STATE_SUCCEEDED"
+    _line(tenancy, younger)
     assert tenancy.may_create(older).allowed
 
 
