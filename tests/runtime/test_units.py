@@ -57,6 +57,52 @@ def test_replace_without_namespace_covers_everything() -> None:
     assert len(store) == 1
 
 
+def test_every_read_gets_an_object_of_its_own() -> None:
+    store = Store()
+    store.upsert(obj("ns", "a", spec={"list": [1, 2]}))
+    first = store.get("ns/a")
+    assert first is not None
+    first["spec"]["list"].append(3)  # a reader changing what it got
+    assert store.get("ns/a") == obj("ns", "a", spec={"list": [1, 2]})
+    assert store.list()[0] is not store.list()[0]
+
+
+def test_values_json_allows_and_orjson_refuses_survive_the_store() -> None:
+    store = Store()
+    store.upsert(obj("ns", "big", spec={"n": 2**70, "text": "é \u2028"}))
+    assert store.get("ns/big") == obj("ns", "big", spec={"n": 2**70, "text": "é \u2028"})
+
+
+def test_namespace_reads_and_resource_versions_need_no_full_scan() -> None:
+    store = Store()
+    for item in (obj("a", "x"), obj("a", "y", rv="7"), obj("b", "z")):
+        store.upsert(item)
+    assert store.namespaces() == ["a", "b"]
+    assert sorted(o["metadata"]["name"] for o in store.list_namespace("a")) == ["x", "y"]
+    assert store.resource_version("a/y") == "7" and store.resource_version("a/none") is None
+    store.delete("b/z")
+    store.replace([obj("a", "x")], namespace="a")
+    assert store.namespaces() == ["a"] and store.list_namespace("b") == []
+    assert [o["metadata"]["name"] for o in store.list_namespace("a")] == ["x"]
+
+
+def test_an_index_follows_adds_changes_deletes_and_relists() -> None:
+    store = Store()
+    store.upsert(obj("ns", "before", spec={"team": "red"}))
+    store.add_index("team", lambda o: [o["spec"]["team"]])  # added with objects present: they are indexed
+    assert store.by_index("team", "red") == ["ns/before"]
+    store.upsert(obj("ns", "after", spec={"team": "red"}))
+    assert store.by_index("team", "red") == ["ns/after", "ns/before"]
+    store.upsert(obj("ns", "before", spec={"team": "blue"}))
+    assert store.by_index("team", "red") == ["ns/after"] and store.by_index("team", "blue") == ["ns/before"]
+    store.delete("ns/after")
+    assert store.by_index("team", "red") == []
+    store.replace([obj("ns", "fresh", spec={"team": "blue"})])
+    assert store.by_index("team", "blue") == ["ns/fresh"]
+    with pytest.raises(ValueError, match="team"):
+        store.add_index("team", lambda o: [])
+
+
 def test_strip_for_cache_drops_managed_fields_and_last_applied_only() -> None:
     item = obj(
         "ns",
