@@ -10,14 +10,18 @@ Repeats of the same (object, type, reason, message) within `aggregate_window_sec
 token bucket (`burst` writes, then one per `refill_seconds`, like client-go's spam filter): a repeat that
 finds the bucket empty is only counted locally, and the count is written with the next allowed update.
 
-Recording never raises: an Event is a courtesy to the user, and failing to write one must not fail the
-reconcile that reported it. Failures are logged.
+Recording never raises and never waits: an Event is a courtesy to the user, and failing to write one must
+not fail (or slow) the reconcile that reported it. `record` decides under a lock what to write and hands it
+to one sender thread, which writes in order (so a repeat finds the Event its first occurrence created); the
+reconciles of a burst of new resources no longer take turns at one lock around an HTTP call each. Failures
+are logged; `flush` waits until what was recorded has been written (shutdown, tests).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import socket
 import threading
 import time
@@ -70,6 +74,7 @@ class EventRecorder:
         refill_seconds: float = 300.0,
         aggregate_window_seconds: float = 600.0,
         max_tracked: int = 4096,
+        max_queued: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if burst < 1 or refill_seconds <= 0:
@@ -85,6 +90,10 @@ class EventRecorder:
         self._lock = threading.Lock()
         self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
         self._aggregates: OrderedDict[tuple[str, str, str, str], _Aggregate] = OrderedDict()
+        self._outbox: queue.Queue[_Write] = queue.Queue(maxsize=max_queued)
+        self._unsent = 0  # recorded and not written yet
+        self._sent = threading.Condition(self._lock)
+        self._sender: threading.Thread | None = None
 
     def normal(self, obj: JsonObject, reason: str, message: str) -> None:
         self.record(obj, "Normal", reason, message)
@@ -125,8 +134,32 @@ class EventRecorder:
                 self._aggregates.popitem(last=False)
             aggregate.count += 1
             aggregate.last_seen = now
-            if allowed:
-                self._write(aggregate, involved, event_type, reason, message)
+            if not allowed:
+                return
+            try:
+                self._outbox.put_nowait(
+                    _Write(aggregate, involved, event_type, reason, message, aggregate.count)
+                )
+            except queue.Full:
+                log.warning("event not written: too many waiting", extra={"reason": reason})
+                return
+            self._unsent += 1
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_loop, name="event-sender", daemon=True)
+                self._sender.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every Event recorded so far has been written (or failed); False on timeout."""
+        with self._sent:
+            return self._sent.wait_for(lambda: self._unsent == 0, timeout)
+
+    def _send_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            self._write(item)
+            with self._sent:
+                self._unsent -= 1
+                self._sent.notify_all()
 
     def _take_token(self, key: tuple[str, str]) -> bool:
         now = self._clock()
@@ -143,9 +176,9 @@ class EventRecorder:
         bucket.tokens -= 1.0
         return True
 
-    def _write(
-        self, aggregate: _Aggregate, involved: JsonObject, event_type: str, reason: str, message: str
-    ) -> None:
+    def _write(self, item: _Write) -> None:
+        """One Event write, with the count as of its recording (the rate limit's accounting)."""
+        aggregate, involved, reason, count = item.aggregate, item.involved, item.reason, item.count
         now = _timestamp()
         try:
             if aggregate.name is not None:
@@ -153,11 +186,11 @@ class EventRecorder:
                     self.api.request(
                         "PATCH",
                         EVENTS.object_path(aggregate.name, aggregate.namespace),
-                        body={"count": aggregate.count, "lastTimestamp": now},
+                        body={"count": count, "lastTimestamp": now},
                         content_type="application/merge-patch+json",
                         timeout=_REQUEST_TIMEOUT,
                     )
-                    aggregate.written_count = aggregate.count
+                    aggregate.written_count = count
                     return
                 except ApiError as err:
                     if not err.not_found:
@@ -172,20 +205,20 @@ class EventRecorder:
                 "metadata": {"name": name, "namespace": aggregate.namespace},
                 "involvedObject": involved,
                 "reason": reason,
-                "message": message,
-                "type": event_type,
+                "message": item.message,
+                "type": item.event_type,
                 "source": {"component": self.component},
                 "reportingComponent": self.component,
                 "reportingInstance": self.instance,
                 "firstTimestamp": aggregate.first_timestamp,
                 "lastTimestamp": now,
-                "count": aggregate.count,
+                "count": count,
             }
             self.api.request(
                 "POST", EVENTS.collection_path(aggregate.namespace), body=body, timeout=_REQUEST_TIMEOUT
             )
             aggregate.name = name
-            aggregate.written_count = aggregate.count
+            aggregate.written_count = count
         except _ERRORS as err:
             log.warning(
                 "could not write event",
@@ -195,6 +228,16 @@ class EventRecorder:
                     "error": f"{type(err).__name__}: {err}",
                 },
             )
+
+
+@dataclass(frozen=True)
+class _Write:
+    aggregate: _Aggregate
+    involved: JsonObject
+    event_type: str
+    reason: str
+    message: str
+    count: int
 
 
 def _involved_object(obj: JsonObject) -> JsonObject:

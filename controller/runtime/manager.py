@@ -408,6 +408,7 @@ class Manager:
                 finished = finished and not thread.is_alive()
         if not finished:
             log.warning("reconciles still running at the shutdown deadline; exiting without them")
+        self.events.flush(max(1.0, deadline - time.monotonic()))  # what the last reconciles reported
         if self._elector is not None:
             self._elector.stop(release=True)
         if self._starter is not None:

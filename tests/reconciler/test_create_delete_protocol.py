@@ -555,6 +555,7 @@ def test_a_deletion_with_an_intent_past_the_grace_and_no_job_releases_the_resour
 
 def _events(harness: Harness, obj: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(type, reason, message) of the Events about `obj` (this very object: its UID)."""
+    assert harness.reconciler.events.flush(10), "the recorded events were written"
     items = harness.api.get(f"/api/v1/namespaces/{harness.namespace}/events")["items"]
     return [
         (e["type"], e["reason"], e["message"])

@@ -37,9 +37,9 @@ def test_an_event_is_created_for_the_object_and_shown_by_kubectl_describe(
     control_plane: ControlPlane, kube: KubeApi, namespace: str
 ) -> None:
     obj = make_configmap(kube, namespace, "subject")
-    EventRecorder(kube, instance="test-pod").warning(
-        obj, "JobFailed", "The tuning job failed: quota exceeded."
-    )
+    recorder = EventRecorder(kube, instance="test-pod")
+    recorder.warning(obj, "JobFailed", "The tuning job failed: quota exceeded.")
+    assert recorder.flush(10)
     [event] = events_for(kube, namespace, "subject")
     assert event["type"] == "Warning"
     assert event["reason"] == "JobFailed"
@@ -62,6 +62,7 @@ def test_a_burst_of_identical_events_becomes_one_event_with_a_count(kube: KubeAp
     for _ in range(12):
         recorder.normal(obj, "Polling", "Waiting for the tuning job to finish.")
     recorder.normal(obj, "Polling", "A different message is a different event.")
+    assert recorder.flush(10)
     events = sorted(events_for(kube, namespace, "noisy"), key=lambda e: str(e["message"]))
     assert [(e["message"], e["count"]) for e in events] == [
         ("A different message is a different event.", 1),
@@ -77,10 +78,12 @@ def test_the_rate_limit_holds_writes_back_but_keeps_counting(kube: KubeApi, name
     recorder = EventRecorder(kube, burst=3, refill_seconds=60, clock=clock)
     for _ in range(10):
         recorder.warning(obj, "CreateFailed", "Permission denied.")
+    assert recorder.flush(10)
     [event] = events_for(kube, namespace, "flood")
     assert event["count"] == 3  # three writes allowed; the other seven only counted
     clock.now += 60  # one token back
     recorder.warning(obj, "CreateFailed", "Permission denied.")
+    assert recorder.flush(10)
     [event] = events_for(kube, namespace, "flood")
     assert event["count"] == 11
 
@@ -88,4 +91,5 @@ def test_the_rate_limit_holds_writes_back_but_keeps_counting(kube: KubeApi, name
 def test_an_object_without_kind_is_refused_without_raising(kube: KubeApi, namespace: str) -> None:
     recorder = EventRecorder(kube)
     recorder.normal({"metadata": {"name": "no-kind", "namespace": namespace}}, "Reason", "message")
+    assert recorder.flush(10)
     assert events_for(kube, namespace, "no-kind") == []
