@@ -61,7 +61,9 @@ class MetricsPoller:
         self._lock = threading.Lock()
         self._groups: dict[tuple[str, str], _Group] = {}
         self._series: dict[str, JobSeries] = {}
-        self._latest: dict[str, MetricsReading] = {}
+        # job -> (its latest metrics as JSON, when first read with those values): parsed when asked for,
+        # as a parsed reading of six series takes about 3 KB and an operator may follow 10,000 jobs.
+        self._latest: dict[str, tuple[bytes, datetime]] = {}
         self._lookups: dict[str, _Lookup] = {}  # job -> the last look-up of its series, while incomplete
 
     def latest(self, project: str, location: str, job: TuningJob, max_age: float) -> MetricsReading | None:
@@ -79,8 +81,7 @@ class MetricsPoller:
             elif not self._has_reading(job.name):
                 # Joined since the last refresh: read this one alone rather than wait for the next.
                 self._store(read_latest(self._client, [series]))
-        with self._lock:
-            return self._latest.get(job.name)
+        return self._reading(job.name)
 
     def final(self, project: str, location: str, job: TuningJob) -> MetricsReading | None:
         """One last read of a job that has ended; it then leaves the location's refreshes."""
@@ -88,8 +89,7 @@ class MetricsPoller:
         if series is None:
             return None
         self._store(read_latest(self._client, [series]), fresh=True)
-        with self._lock:
-            reading = self._latest.get(job.name)
+        reading = self._reading(job.name)
         self.forget(job.name, project, location)
         return reading
 
@@ -101,6 +101,13 @@ class MetricsPoller:
             self._series.pop(job_name, None)
             self._latest.pop(job_name, None)
             self._lookups.pop(job_name, None)
+
+    def _reading(self, job_name: str) -> MetricsReading | None:
+        with self._lock:
+            stored = self._latest.get(job_name)
+        if stored is None:
+            return None
+        return MetricsReading(TuningMetrics.model_validate_json(stored[0]), stored[1])
 
     def _has_reading(self, job_name: str) -> bool:
         with self._lock:
@@ -137,11 +144,12 @@ class MetricsPoller:
     def _store(self, readings: dict[str, TuningMetrics], fresh: bool = False) -> None:
         """Keep the readings; an unchanged value keeps the time it was first read unless `fresh`."""
         now = self._now()
+        encoded = {name: metrics.model_dump_json().encode() for name, metrics in readings.items()}
         with self._lock:
-            for name, metrics in readings.items():
+            for name, data in encoded.items():
                 previous = self._latest.get(name)
-                if fresh or previous is None or previous.metrics != metrics:
-                    self._latest[name] = MetricsReading(metrics, now)
+                if fresh or previous is None or previous[0] != data:
+                    self._latest[name] = (data, now)
 
 
 def _expected_series(job: TuningJob) -> int:

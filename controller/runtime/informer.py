@@ -39,7 +39,7 @@ from controller.runtime.kubeapi import (
     ResourceRef,
     WatchStream,
 )
-from controller.runtime.store import Store, Transform, object_key, resource_version, strip_for_cache
+from controller.runtime.store import Prepared, Store, Transform, object_key, resource_version, strip_for_cache
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class Informer:
         while not self._stop.wait(self.resync_period_seconds):
             if not self.has_synced():
                 continue
-            for obj in self.store.list():
+            for obj in self.store.iter():
                 self._dispatch(EventType.SYNC, obj)
 
 
@@ -271,7 +271,9 @@ class _Reflector:
 
     def _list(self) -> None:
         informer = self.informer
-        items: list[JsonObject] = []
+        # Kept as the store keeps them, page by page: 10,000 parsed objects at once would set the process's
+        # memory high-water mark far above what the cache then holds.
+        items: list[Prepared] = []
         token = ""
         list_rv = ""
         while True:
@@ -294,7 +296,7 @@ class _Reflector:
                 item.setdefault("apiVersion", informer.resource.api_version)
                 if kind:
                     item.setdefault("kind", kind)
-                items.append(informer.transform(item) if informer.transform else item)
+                items.append(informer.store.prepare(informer.transform(item) if informer.transform else item))
             metadata = page.get("metadata") or {}
             list_rv = str(metadata.get("resourceVersion") or "")
             token = str(metadata.get("continue") or "")

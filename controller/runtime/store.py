@@ -10,9 +10,9 @@ from __future__ import annotations
 import builtins
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -59,16 +59,62 @@ def strip_for_cache(obj: JsonObject) -> JsonObject:
     return obj
 
 
+class _Decoded(Sequence[JsonObject]):
+    """Objects kept as JSON and parsed one at a time as they are read: a relist of 10,000 objects hands
+    them to the event handlers without holding 10,000 parsed objects at once."""
+
+    def __init__(self, data: builtins.list[bytes]) -> None:
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @overload
+    def __getitem__(self, index: int) -> JsonObject: ...
+    @overload
+    def __getitem__(self, index: slice) -> builtins.list[JsonObject]: ...
+    def __getitem__(self, index: int | slice) -> JsonObject | builtins.list[JsonObject]:
+        if isinstance(index, slice):
+            return [decode(d) for d in self._data[index]]
+        return decode(self._data[index])
+
+
+class _DecodedPairs(Sequence[tuple[JsonObject, JsonObject]]):
+    def __init__(self, pairs: builtins.list[tuple[bytes, bytes]]) -> None:
+        self._pairs = pairs
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[JsonObject, JsonObject]: ...
+    @overload
+    def __getitem__(self, index: slice) -> builtins.list[tuple[JsonObject, JsonObject]]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[JsonObject, JsonObject] | builtins.list[tuple[JsonObject, JsonObject]]:
+        if isinstance(index, slice):
+            return [(decode(a), decode(b)) for a, b in self._pairs[index]]
+        old, new = self._pairs[index]
+        return decode(old), decode(new)
+
+
 @dataclass
 class ReplaceResult:
     """What a relist changed: objects that appeared, changed (old, new) or vanished since the last view."""
 
-    added: list[JsonObject] = field(default_factory=list)
-    updated: list[tuple[JsonObject, JsonObject]] = field(default_factory=list)
-    deleted: list[JsonObject] = field(default_factory=list)
+    added: Sequence[JsonObject] = field(default_factory=list)
+    updated: Sequence[tuple[JsonObject, JsonObject]] = field(default_factory=list)
+    deleted: Sequence[JsonObject] = field(default_factory=list)
 
 
 Indexer = Callable[[JsonObject], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    key: str
+    entry: _Entry
 
 
 @dataclass(frozen=True)
@@ -183,30 +229,46 @@ class Store:
             old = self._pop(key)
         return None if old is None else decode(old.data)
 
-    def replace(self, objects: Iterable[JsonObject], namespace: str | None = None) -> ReplaceResult:
+    def prepare(self, obj: JsonObject) -> Prepared:
+        """`obj` as the store keeps it, for `replace`: a lister can prepare each page's objects as it reads
+        them and let the parsed ones go."""
+        return Prepared(object_key(obj), self._entry(obj))
+
+    def replace(
+        self, objects: Iterable[JsonObject | Prepared], namespace: str | None = None
+    ) -> ReplaceResult:
         """Make the store (or one namespace of it) hold exactly `objects`, as after a fresh list.
 
         Comparing with what was there is how a relist finds the deletions that happened while the watch was
         down: without it, an object deleted during a disconnect would stay in the cache forever.
         """
-        result = ReplaceResult()
-        incoming = {object_key(obj): (obj, self._entry(obj)) for obj in objects}
+        incoming: dict[str, _Entry] = {}
+        for item in objects:
+            prepared = item if isinstance(item, Prepared) else self.prepare(item)
+            incoming[prepared.key] = prepared.entry
+        added: builtins.list[bytes] = []
+        updated: builtins.list[tuple[bytes, bytes]] = []
         with self._lock:
             self._revision += 1
             in_scope = [
                 key for key, entry in self._items.items() if namespace is None or entry.namespace == namespace
             ]
             gone = [self._pop(key) for key in in_scope if key not in incoming]
-            changed: list[tuple[_Entry, JsonObject]] = []
-            for key, (obj, entry) in incoming.items():
+            for key, entry in incoming.items():
                 old = self._put(key, entry)
                 if old is None:
-                    result.added.append(obj)
+                    added.append(entry.data)
                 elif old.resource_version != entry.resource_version:
-                    changed.append((old, obj))
-        result.deleted = [decode(entry.data) for entry in gone if entry is not None]
-        result.updated = [(decode(old.data), obj) for old, obj in changed]
-        return result
+                    updated.append((old.data, entry.data))
+        deleted = [entry.data for entry in gone if entry is not None]
+        return ReplaceResult(_Decoded(added), _DecodedPairs(updated), _Decoded(deleted))
+
+    def iter(self) -> Iterator[JsonObject]:
+        """Every object, parsed one at a time (a full scan without holding every parsed object at once)."""
+        with self._lock:
+            entries = list(self._items.values())
+        for entry in entries:
+            yield decode(entry.data)
 
     # -- under the lock ------------------------------------------------------------------------------------
 

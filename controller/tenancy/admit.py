@@ -235,7 +235,7 @@ class Tenancy:
         changed spec.googleServiceAccount). A status-only update of the tenant wakes no created job."""
         keys = set(self.pending_keys())
         identity = (tenant.get("spec") or {}).get("googleServiceAccount")
-        for job in self.tuning_jobs.list() if self.tuning_jobs is not None else ():
+        for job in self.tuning_jobs.iter() if self.tuning_jobs is not None else ():
             namespace = job["metadata"]["namespace"]
             shown = (job.get("status") or {}).get(IMPERSONATED_FIELD)
             if shown != identity and covers(tenant, namespace, self._labels(namespace)):
@@ -248,7 +248,7 @@ class Tenancy:
             return []
         return [
             f"{j['metadata']['namespace']}/{j['metadata']['name']}"
-            for j in self.tuning_jobs.list()
+            for j in self.tuning_jobs.iter()
             if not is_created(j)
         ]
 
