@@ -8,8 +8,8 @@ job is young; an empty `TuningMetrics` is a normal answer, not an error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from controller.google.errors import NotFoundError
@@ -28,15 +28,50 @@ class _MetricsApi(Protocol):
     def batch_read_time_series(self, tensorboard: str, time_series: list[str]) -> list[dict[str, Any]]: ...
 
 
-@dataclass(frozen=True)
 class JobSeries:
-    """Where one job's metrics live: resolved once, then read as often as wanted with `read_latest`."""
+    """Where one job's metrics live: resolved once, then read as often as wanted with `read_latest`.
 
-    job: str
-    experiment: str
-    tensorboard: str
-    run: str
-    series: dict[str, str]  # time series resource name -> display name ("/train_total_loss", ...)
+    Kept for every running job, so held compactly: the series by their id under the run (their full
+    names repeat the run's, some 200 characters each) and the names shared by every job interned.
+    """
+
+    __slots__ = ("_ids", "experiment", "job", "run", "tensorboard")
+
+    def __init__(
+        self, job: str, experiment: str, tensorboard: str, run: str, series: Mapping[str, str]
+    ) -> None:
+        self.job = job
+        self.experiment = experiment
+        self.tensorboard = sys.intern(tensorboard)
+        self.run = run
+        prefix = run + _SERIES_UNDER_RUN
+        self._ids = tuple(
+            sorted(
+                (name.removeprefix(prefix) if name.startswith(prefix) else name, sys.intern(display))
+                for name, display in series.items()
+            )
+        )
+
+    @property
+    def series(self) -> dict[str, str]:
+        """Time series resource name -> display name ("/train_total_loss", ...)."""
+        prefix = self.run + _SERIES_UNDER_RUN
+        return {(key if "/" in key else prefix + key): display for key, display in self._ids}
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.job, self.experiment, self.tensorboard, self.run, self._ids)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobSeries) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"JobSeries(job={self.job!r}, run={self.run!r}, series={len(self._ids)})"
+
+
+_SERIES_UNDER_RUN = "/timeSeries/"
 
 
 def resolve_job_series(api: _MetricsApi, job: TuningJob) -> JobSeries | None:
