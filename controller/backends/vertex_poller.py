@@ -56,13 +56,6 @@ def _decode(data: bytes) -> TuningJob:
     return TuningJob.model_validate_json(data)
 
 
-def _index(jobs: list[TuningJob]) -> dict[tuple[str, str], list[str]]:
-    by_label: dict[tuple[str, str], list[str]] = {}
-    for job in jobs:
-        _add_to_index(by_label, job)
-    return by_label
-
-
 def _add_to_index(by_label: dict[tuple[str, str], list[str]], job: TuningJob) -> None:
     """Index (or re-index) one job by its UID and identity labels; a job's labels never change."""
     for label in (UID_LABEL, IDENTITY_LABEL):
@@ -108,11 +101,14 @@ class LocationPoller:
             if self._clock() - snapshot.fetched_at > max_age:
                 started = self._clock()
                 listed_at = time.time()
-                jobs = self._client.find_tuning_jobs_by_labels(
+                jobs: dict[str, bytes] = {}
+                by_label: dict[tuple[str, str], list[str]] = {}
+                for job in self._client.iter_tuning_jobs_by_labels(
                     project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, version=LIST_API_VERSION
-                )
-                snapshot.jobs = {job.name: _encode(job) for job in jobs}
-                snapshot.by_label = _index(jobs)
+                ):
+                    jobs[job.name] = _encode(job)
+                    _add_to_index(by_label, job)
+                snapshot.jobs, snapshot.by_label = jobs, by_label
                 snapshot.fetched_at = started
                 snapshot.listed_at = listed_at
         return snapshot

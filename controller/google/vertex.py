@@ -8,6 +8,7 @@ creating again) decides what to do.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -239,14 +240,35 @@ class VertexClient(RestClient):
         filtered again here (a server that ignores the filter returns every job), and if the server rejects
         the filter as invalid, everything is listed and filtered here.
         """
+        return list(
+            self.iter_tuning_jobs_by_labels(project, location, labels, page_size=page_size, version=version)
+        )
+
+    def iter_tuning_jobs_by_labels(
+        self,
+        project: str,
+        location: str,
+        labels: Mapping[str, str],
+        *,
+        page_size: int | None = None,
+        version: str | None = None,
+    ) -> Iterator[TuningJob]:
+        """`find_tuning_jobs_by_labels` one page at a time: a caller that keeps a compact form of each job
+        (the operator's per-location listing of thousands) never holds every parsed job at once."""
         wanted = dict(labels)
+        jobs = self.iter_tuning_jobs(
+            project, location, filter=label_filter(wanted), page_size=page_size, version=version
+        )
         try:
-            jobs = self.list_tuning_jobs(
-                project, location, filter=label_filter(wanted), page_size=page_size, version=version
-            )
+            first = next(jobs, None)
         except InvalidArgumentError:
-            jobs = self.list_tuning_jobs(project, location, page_size=page_size, version=version)
-        return [job for job in jobs if all(job.labels.get(k) == v for k, v in wanted.items())]
+            jobs = self.iter_tuning_jobs(project, location, page_size=page_size, version=version)
+            first = next(jobs, None)
+        if first is None:
+            return
+        for job in itertools.chain((first,), jobs):
+            if all(job.labels.get(k) == v for k, v in wanted.items()):
+                yield job
 
     def cancel_tuning_job(self, name: str) -> None:
         """Ask Vertex to cancel; it answers at once and the job passes through CANCELLING later.
