@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,7 +62,7 @@ class MetricsPoller:
         self._lock = threading.Lock()
         self._groups: dict[tuple[str, str], _Group] = {}
         self._series: dict[str, JobSeries] = {}
-        # job -> (its latest metrics as JSON, when first read with those values): parsed when asked for,
+        # job -> (its latest metrics as deflated JSON, when first read with those values): parsed when asked,
         # as a parsed reading of six series takes about 3 KB and an operator may follow 10,000 jobs.
         self._latest: dict[str, tuple[bytes, datetime]] = {}
         self._lookups: dict[str, _Lookup] = {}  # job -> the last look-up of its series, while incomplete
@@ -107,7 +108,7 @@ class MetricsPoller:
             stored = self._latest.get(job_name)
         if stored is None:
             return None
-        return MetricsReading(TuningMetrics.model_validate_json(stored[0]), stored[1])
+        return MetricsReading(TuningMetrics.model_validate_json(zlib.decompress(stored[0])), stored[1])
 
     def _has_reading(self, job_name: str) -> bool:
         with self._lock:
@@ -144,7 +145,7 @@ class MetricsPoller:
     def _store(self, readings: dict[str, TuningMetrics], fresh: bool = False) -> None:
         """Keep the readings; an unchanged value keeps the time it was first read unless `fresh`."""
         now = self._now()
-        encoded = {name: metrics.model_dump_json().encode() for name, metrics in readings.items()}
+        encoded = {name: zlib.compress(m.model_dump_json().encode(), 1) for name, m in readings.items()}
         with self._lock:
             for name, data in encoded.items():
                 previous = self._latest.get(name)
