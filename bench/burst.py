@@ -24,7 +24,9 @@ RUNNING = "JOB_STATE_RUNNING"
 LOCATION = "us-central1"
 
 
-def run(env: BenchEnv, jobs: int, workdir: Path, timeout: float = 900.0) -> RunResult:
+def run(
+    env: BenchEnv, jobs: int, workdir: Path, workers: int | None = None, timeout: float = 900.0
+) -> RunResult:
     result = RunResult("burst")
     before = env.apiserver_requests()
     server_cpu_before = _server_cpu(env)
@@ -35,7 +37,8 @@ def run(env: BenchEnv, jobs: int, workdir: Path, timeout: float = 900.0) -> RunR
     # measurement is of the operator and the API server, not of simulated Vertex queues.
     with EmulatorProcess(workdir / "emulator-burst.log", pending_seconds=0, step_seconds=60) as emulator:
         namespace = env.new_namespace("burst")
-        operator = env.start_operator(namespace, emulator.url, label="burst")
+        args = [f"--workers={workers}"] if workers else []
+        operator = env.start_operator(namespace, emulator.url, args, label="burst")
         try:
             bodies = [tuning_job(f"burst-{i:05d}") for i in range(jobs)]
             with StateWatcher(env, namespace) as watcher:

@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=8, help="client threads that apply objects (8)")
     sizes = p.add_argument_group("sizes")
     sizes.add_argument("--burst-jobs", type=int, help="TuningJobs applied at once (500; quick 20)")
+    p.add_argument(
+        "--burst-workers", type=int, default=None, help="the operator's --workers in the burst (its default)"
+    )
     sizes.add_argument("--poll-jobs", type=int, help="jobs followed for a simulated hour (200; quick 10)")
     sizes.add_argument(
         "--poll-flat-jobs",
@@ -123,7 +126,7 @@ def selected(args: argparse.Namespace) -> list[str]:
 
 def runners(args: argparse.Namespace, env: BenchEnv, workdir: Path) -> dict[str, Callable[[], RunResult]]:
     return {
-        "burst": lambda: burst.run(env, args.burst_jobs, workdir),
+        "burst": lambda: burst.run(env, args.burst_jobs, workdir, workers=args.burst_workers),
         "polling": lambda: polling.run(
             env,
             args.poll_jobs,

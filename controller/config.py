@@ -84,7 +84,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--project", None, "default Google Cloud project for resources that set no spec.projectID"),
     Option("--location", "us-central1", "default Vertex AI location for resources that set no spec.location"),
     Option("--namespaces", (), "comma-separated namespaces to watch; all namespaces when empty", _namespaces),
-    Option("--workers", 4, "concurrent reconciles per kind", int),
+    Option(
+        "--workers", 16, "concurrent reconciles per kind (mostly waiting on the API server and Google)", int
+    ),
     Option("--poll-min-seconds", 15.0, "poll interval of a young or just-changed job", float),
     Option("--poll-max-seconds", 300.0, "poll interval of a job that has run for a long time", float),
     Option(

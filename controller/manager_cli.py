@@ -57,10 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def kubernetes_client(cfg: OperatorConfig) -> k8s.ApiClient:
+    configuration = k8s.Configuration()
     if cfg.kubeconfig:
-        return k8s_config.new_client_from_config(config_file=cfg.kubeconfig)
-    k8s_config.load_incluster_config()
-    return k8s.ApiClient()
+        k8s_config.load_kube_config(config_file=cfg.kubeconfig, client_configuration=configuration)
+    else:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    # One connection per worker of each kind, plus the watches and the other loops: the client's default
+    # (5 per core) would make most workers open a new TLS connection for each request.
+    configuration.connection_pool_maxsize = 2 * cfg.runtime.workers + 16
+    return k8s.ApiClient(configuration)
 
 
 def google_auth(cfg: OperatorConfig) -> Auth:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class RuntimeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    workers: int = Field(4, ge=1, le=256, description="Concurrent reconciles per kind.")
+    workers: int = Field(16, ge=1, le=256, description="Concurrent reconciles per kind.")
     namespaces: tuple[str, ...] = Field(
         (), description="Namespaces to watch; empty means all namespaces (cluster-wide RBAC needed)."
     )
