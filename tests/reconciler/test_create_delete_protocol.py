@@ -245,6 +245,25 @@ def test_an_intent_with_nothing_found_waits_out_the_grace_before_creating(harnes
     assert [j.name for j in harness.jobs_of(obj)] == [obj["status"]["name"]]
 
 
+def test_an_absence_counts_from_when_the_listing_started_not_from_when_it_is_read(harness: Harness) -> None:
+    """A listing reused from a few seconds ago may predate a create still on its way: the grace is measured
+    to the start of the listing that found nothing, not to the reconcile reading it."""
+    harness.apply("lister")
+    harness.reconcile("lister")  # a listing of the location, started now
+    time.sleep(3.0)
+    harness.clock_offset[0] -= 3.5  # ... and still fresh enough to be reused by the next look-up
+    # By the wall clock the intent is past the grace; by the listing's start it is 2 s short of it.
+    harness.apply("late", annotations={CREATE_INTENT_ANNOTATION: _ago(GRACE + 1)})
+    harness.api.merge_patch(harness.path("late"), {"metadata": {"finalizers": [FINALIZER]}})
+    harness.cache("late")
+    creates = harness.creates()
+
+    result = harness.reconciler(TUNINGJOBS.plural, f"{harness.namespace}/late")
+
+    assert harness.creates() == creates, "nothing created on an absence the listing cannot vouch for"
+    assert result.requeue_after is not None and 0 < result.requeue_after <= 3.0
+
+
 def test_an_intent_whose_job_exists_is_adopted_without_a_create(harness: Harness) -> None:
     harness.apply("before-crash", annotations={CREATE_INTENT_ANNOTATION: _ago(1)})
     obj = harness.cache("before-crash")
