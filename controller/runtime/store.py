@@ -13,11 +13,13 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import orjson
 
 JsonObject = dict[str, Any]
+S = TypeVar("S")
+T = TypeVar("T")
 Transform = Callable[[JsonObject], JsonObject]
 
 LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
@@ -60,44 +62,29 @@ def strip_for_cache(obj: JsonObject) -> JsonObject:
     return obj
 
 
-class _Decoded(Sequence[JsonObject]):
-    """Objects kept as JSON and parsed one at a time as they are read: a relist of 10,000 objects hands
-    them to the event handlers without holding 10,000 parsed objects at once."""
+class _Parsed(Sequence[T]):
+    """Stored items parsed one at a time as they are read: a relist of 10,000 objects hands them to the
+    event handlers without holding 10,000 parsed objects at once."""
 
-    def __init__(self, data: builtins.list[bytes]) -> None:
-        self._data = data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    @overload
-    def __getitem__(self, index: int) -> JsonObject: ...
-    @overload
-    def __getitem__(self, index: slice) -> builtins.list[JsonObject]: ...
-    def __getitem__(self, index: int | slice) -> JsonObject | builtins.list[JsonObject]:
-        if isinstance(index, slice):
-            return [decode(d) for d in self._data[index]]
-        return decode(self._data[index])
-
-
-class _DecodedPairs(Sequence[tuple[JsonObject, JsonObject]]):
-    def __init__(self, pairs: builtins.list[tuple[bytes, bytes]]) -> None:
-        self._pairs = pairs
+    def __init__(self, items: builtins.list[S], parse: Callable[[S], T]) -> None:
+        self._items = items
+        self._parse = parse
 
     def __len__(self) -> int:
-        return len(self._pairs)
+        return len(self._items)
 
     @overload
-    def __getitem__(self, index: int) -> tuple[JsonObject, JsonObject]: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> builtins.list[tuple[JsonObject, JsonObject]]: ...
-    def __getitem__(
-        self, index: int | slice
-    ) -> tuple[JsonObject, JsonObject] | builtins.list[tuple[JsonObject, JsonObject]]:
+    def __getitem__(self, index: slice) -> builtins.list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | builtins.list[T]:
         if isinstance(index, slice):
-            return [(decode(a), decode(b)) for a, b in self._pairs[index]]
-        old, new = self._pairs[index]
-        return decode(old), decode(new)
+            return [self._parse(item) for item in self._items[index]]
+        return self._parse(self._items[index])
+
+
+def _decode_pair(pair: tuple[bytes, bytes]) -> tuple[JsonObject, JsonObject]:
+    return decode(pair[0]), decode(pair[1])
 
 
 @dataclass
@@ -265,7 +252,7 @@ class Store:
                 elif old.resource_version != entry.resource_version:
                     updated.append((old.data, entry.data))
         deleted = [entry.data for entry in gone if entry is not None]
-        return ReplaceResult(_Decoded(added), _DecodedPairs(updated), _Decoded(deleted))
+        return ReplaceResult(_Parsed(added, decode), _Parsed(updated, _decode_pair), _Parsed(deleted, decode))
 
     def iter(self) -> Iterator[JsonObject]:
         """Every object, parsed one at a time (a full scan without holding every parsed object at once)."""
