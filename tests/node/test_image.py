@@ -67,6 +67,7 @@ def test_user_entry_point_command_and_environment_are_the_dockerfiles(image: Any
     env = dict(e.split("=", 1) for e in config["config"]["Env"])
     assert env["PATH"].startswith("/opt/vertexops/bin:")
     assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+    assert env["MALLOC_ARENA_MAX"] == "2"
     assert "8080/tcp" in config["config"]["ExposedPorts"]
     assert config["config"]["Labels"]["org.opencontainers.image.title"] == "vertexops"
 
