@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from controller.google.metrics_reader import JobSeries, read_latest, refresh_series, resolve_job_series
+from controller.google.models_common import deflate, inflate
 from controller.google.models_vertex import TuningJob, TuningMetrics
 from controller.google.vertex import VertexClient
 
@@ -108,7 +108,7 @@ class MetricsPoller:
             stored = self._latest.get(job_name)
         if stored is None:
             return None
-        return MetricsReading(TuningMetrics.model_validate_json(zlib.decompress(stored[0])), stored[1])
+        return MetricsReading(inflate(TuningMetrics, stored[0]), stored[1])
 
     def _has_reading(self, job_name: str) -> bool:
         with self._lock:
@@ -145,7 +145,7 @@ class MetricsPoller:
     def _store(self, readings: dict[str, TuningMetrics], fresh: bool = False) -> None:
         """Keep the readings; an unchanged value keeps the time it was first read unless `fresh`."""
         now = self._now()
-        encoded = {name: zlib.compress(m.model_dump_json().encode(), 1) for name, m in readings.items()}
+        encoded = {name: deflate(m) for name, m in readings.items()}
         with self._lock:
             for name, data in encoded.items():
                 previous = self._latest.get(name)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.backends.remote_identity import IDENTITY_LABEL
+from controller.google.models_common import deflate, inflate
 from controller.google.models_vertex import TuningJob
 from controller.google.vertex import VertexClient
 
@@ -48,14 +48,6 @@ class _LocationSnapshot:
     # Wall-clock time (UNIX seconds) when the last list started: what a job found missing is missing since.
     listed_at: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _encode(job: TuningJob) -> bytes:
-    return zlib.compress(job.model_dump_json(by_alias=True, exclude_none=True).encode(), 1)
-
-
-def _decode(data: bytes) -> TuningJob:
-    return TuningJob.model_validate_json(zlib.decompress(data))
 
 
 def _add_to_index(by_label: dict[tuple[str, str], list[str]], job: TuningJob) -> None:
@@ -84,7 +76,7 @@ class LocationPoller:
         snapshot = self._fresh(project, location, max_age)
         with snapshot.lock:
             data = snapshot.jobs.get(name)
-        return None if data is None else _decode(data)
+        return None if data is None else inflate(TuningJob, data)
 
     def find(
         self, project: str, location: str, label: str, value: str, max_age: float
@@ -95,7 +87,7 @@ class LocationPoller:
         with snapshot.lock:
             found = [snapshot.jobs[name] for name in snapshot.by_label.get((label, value), ())]
             listed_at = snapshot.listed_at
-        return [_decode(data) for data in found], listed_at
+        return [inflate(TuningJob, data) for data in found], listed_at
 
     def _fresh(self, project: str, location: str, max_age: float) -> _LocationSnapshot:
         snapshot = self._snapshot(project, location)
@@ -108,7 +100,7 @@ class LocationPoller:
                 for job in self._client.iter_tuning_jobs_by_labels(
                     project, location, {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, version=LIST_API_VERSION
                 ):
-                    jobs[job.name] = _encode(job)
+                    jobs[job.name] = deflate(job)
                     _add_to_index(by_label, job)
                 snapshot.jobs, snapshot.by_label = jobs, by_label
                 snapshot.fetched_at = started
@@ -121,7 +113,7 @@ class LocationPoller:
         Keyed by the project as the spec names it: Vertex returns the project *number* in job names.
         """
         snapshot = self._snapshot(project, location)
-        data = _encode(job)
+        data = deflate(job)
         with snapshot.lock:
             snapshot.jobs[job.name] = data
             _add_to_index(snapshot.by_label, job)

@@ -7,6 +7,7 @@ does not know (preview fields appear without notice), and `to_api()` writes it b
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -118,3 +119,18 @@ def parse_model(model: type[M], data: Any, method: str, resource: str = "", *, a
             method=method,
             resource=resource,
         ) from None
+
+
+def deflate(model: ApiModel) -> bytes:
+    """The model as deflated API JSON (zlib level 1), for state kept per job for hours.
+
+    A parsed model is several times its JSON in Python objects (a listed TuningJob about 5.5 KB for 1.1 KB
+    of JSON); an operator following 10,000 jobs keeps the bytes and parses on the rare read. Equal models
+    give equal bytes, so the bytes also tell whether a value changed.
+    """
+    return zlib.compress(model.model_dump_json(by_alias=True, exclude_none=True).encode(), 1)
+
+
+def inflate(model: type[M], data: bytes) -> M:
+    """The model `deflate` kept."""
+    return model.model_validate_json(zlib.decompress(data))
