@@ -210,7 +210,7 @@ def watch_tenancy(manager: Manager, tenancy: Tenancy) -> None:
     manager.watch(
         NAMESPACES,
         kind=TUNING_JOB.kind,
-        map_fn=lambda ns: [k for k in tenancy.pending_keys() if k.startswith(ns["metadata"]["name"] + "/")],
+        map_fn=lambda ns: tenancy.pending_keys(ns["metadata"]["name"]),
     )
     manager.watch(
         TUNINGJOBS,

@@ -200,6 +200,10 @@ class Store:
                 self._items[key] = entry = self._entry(decode(old.data), old.data)
                 self._index(key, entry)
 
+    def has_index(self, name: str) -> bool:
+        with self._lock:
+            return name in self._indexers
+
     def by_index(self, name: str, value: str) -> builtins.list[str]:
         with self._lock:
             return sorted(self._indexes[name].get(value, ()))

@@ -53,6 +53,15 @@ class Decision:
     retry_after: float | None = None
 
 
+#: Store index of the TuningJobs not yet created, by namespace: the ones a tenant, namespace or freed place
+#: can let through. Kept as objects change, so waking them reads no object.
+UNCREATED_BY_NAMESPACE = "tenancy/uncreated-by-namespace"
+
+
+def _uncreated_namespace(job: JsonObject) -> list[str]:
+    return [] if is_created(job) else [job["metadata"]["namespace"]]
+
+
 class Tenancy:
     def __init__(
         self,
@@ -68,6 +77,8 @@ class Tenancy:
         self.tenants = tenants
         self.namespaces = namespaces
         self.tuning_jobs = tuning_jobs
+        if tuning_jobs is not None and not tuning_jobs.has_index(UNCREATED_BY_NAMESPACE):
+            tuning_jobs.add_index(UNCREATED_BY_NAMESPACE, _uncreated_namespace)
         self.strict = strict
         self.default_project = default_project
         self.default_location = default_location
@@ -223,11 +234,13 @@ class Tenancy:
         tenant = self.tenant_of(namespace)
         if tenant is None or not (tenant["spec"].get("limits") or {}).get("maxActiveJobs"):
             return []
-        return [
-            f"{j['metadata']['namespace']}/{j['metadata']['name']}"
-            for j in self.jobs_of(tenant)
-            if not is_created(j)
-        ]
+        name = tenant["metadata"]["name"]
+        keys: list[str] = []
+        for other in self.tuning_jobs.namespaces() if self.tuning_jobs is not None else ():
+            covering = self.tenants_of(other)
+            if len(covering) == 1 and covering[0]["metadata"]["name"] == name:
+                keys.extend(self.pending_keys(other))
+        return keys
 
     def keys_for_tenant(self, tenant: JsonObject) -> list[str]:
         """Keys a tenant change can affect: every job not yet created (strict mode, namespaces moved in or
@@ -242,15 +255,13 @@ class Tenancy:
                 keys.add(f"{namespace}/{job['metadata']['name']}")
         return sorted(keys)
 
-    def pending_keys(self) -> list[str]:
-        """Keys of every TuningJob not yet created: the ones a tenant change can affect."""
+    def pending_keys(self, namespace: str | None = None) -> list[str]:
+        """Keys of every TuningJob not yet created (of one namespace, if given): the ones a tenant change
+        can affect."""
         if self.tuning_jobs is None:
             return []
-        return [
-            f"{j['metadata']['namespace']}/{j['metadata']['name']}"
-            for j in self.tuning_jobs.iter()
-            if not is_created(j)
-        ]
+        namespaces = self.tuning_jobs.namespaces() if namespace is None else [namespace]
+        return [key for ns in namespaces for key in self.tuning_jobs.by_index(UNCREATED_BY_NAMESPACE, ns)]
 
 
 def waiting_message(tenant: str, place: Place) -> str:

@@ -324,6 +324,39 @@ def test_a_tenant_change_wakes_the_jobs_whose_identity_it_changes_and_every_job_
     assert tenancy.keys_for_tenant(tenant_a()) == ["team-a/stale", "team-a/waiting"]
 
 
+def test_a_job_event_wakes_the_waiting_jobs_of_its_limited_tenant_and_no_others() -> None:
+    limited = _limited(1)
+    limited["spec"]["namespaces"]["names"] = ["team-a", "team-a-2"]
+    tenancy = _tenancy(
+        limited, tenant_b(), namespaces={"team-a": {}, "team-a-2": {}, "team-b": {}, "loose": {}}
+    )
+    running = _job(name="running")
+    running["status"] = {
+        "name": "projects/1/locations/us-central1/tuningJobs/1",
+        "state": "JOB_STATE_RUNNING",
+    }
+    intent = _job(name="intent")
+    _intent(intent)
+    waiting, second = _looked_up(_job(name="waiting")), _looked_up(_job("team-a-2", name="second"))
+    _line(tenancy, running, intent, waiting, second, _job("team-b", name="other"), _job("loose", name="free"))
+    assert tenancy.waiting_keys("team-a") == ["team-a/waiting", "team-a-2/second"]
+    assert tenancy.waiting_keys("team-a-2") == ["team-a/waiting", "team-a-2/second"]
+    assert tenancy.waiting_keys("loose") == []  # no tenant: nothing waits for a place
+    assert tenancy.pending_keys("team-b") == ["team-b/other"]
+    assert tenancy.pending_keys() == ["loose/free", "team-a/waiting", "team-a-2/second", "team-b/other"]
+
+    # The job that was waiting gets its create intent: it leaves the line, and a deleted one too.
+    _intent(waiting)
+    _line(tenancy, waiting)
+    assert tenancy.waiting_keys("team-a") == ["team-a-2/second"]
+    assert tenancy.tuning_jobs is not None
+    tenancy.tuning_jobs.delete("team-a-2/second")
+    assert tenancy.waiting_keys("team-a") == []
+    # A second Tenancy over the same cache (a restart in tests) shares the index rather than failing.
+    again = Tenancy(tenancy.tenants, tenancy.namespaces, tenancy.tuning_jobs)
+    assert again.pending_keys() == ["loose/free", "team-b/other"]
+
+
 def test_a_tenant_that_requires_the_dataset_preflight_refuses_warn_only_and_skip() -> None:
     tenant = tenant_a()
     tenant["spec"]["requireDatasetPreflight"] = True
