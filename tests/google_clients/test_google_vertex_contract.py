@@ -81,14 +81,16 @@ def test_list_filters_by_label_and_state(vertex: VertexClient, emu: Emulator) ->
     assert [job.name for job in cancelled] == [mine.name]
 
 
-def test_find_by_labels_across_pages(vertex: VertexClient) -> None:
-    wanted = None
+def test_find_by_labels_across_pages(vertex: VertexClient, emu: Emulator) -> None:
+    wanted = []
     for index in range(5):
-        job = vertex.create_tuning_job(PROJECT, LOCATION, job_body(labels={"uid": f"u{index}"}))
-        if index == 1:
-            wanted = job.name
-    found = vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "u1"}, page_size=2)
-    assert [job.name for job in found] == [wanted]
+        job = vertex.create_tuning_job(PROJECT, LOCATION, job_body(labels={"uid": f"u{index % 2}"}))
+        if index % 2:
+            wanted.append(job.name)
+    found = vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "u1"}, page_size=1)
+    assert sorted(job.name for job in found) == sorted(wanted)
+    queries = [r.query for r in emu.requests("tuningJobs.list")]
+    assert len(queries) >= 2 and all("pageSize=1" in q for q in queries), queries  # the page size asked
 
 
 def test_find_by_labels_falls_back_when_the_server_rejects_the_filter(
