@@ -185,7 +185,10 @@ class ArgoCD:
             "--revision-cache-expiration", "5s",
             "--loglevel", "info",
         ]  # fmt: skip
-        self._start("argocd-repo-server", argv, lambda: port_open(self.repo_server_port))
+        # Ready when its own health check answers (on the metrics port, as the chart's probe asks) and its
+        # gRPC port is open: an open port alone may be another process's that took it first.
+        healthz = f"http://127.0.0.1:{self.repo_server_metrics_port}/healthz"
+        self._start("argocd-repo-server", argv, lambda: http_ok(healthz) and port_open(self.repo_server_port))
 
     def _start_controller(self) -> None:
         argv = [
