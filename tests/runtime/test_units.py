@@ -235,6 +235,49 @@ def test_json_logs_carry_context_and_extra_fields_and_redact_secrets(log_stream:
     assert "kind" not in second
 
 
+def test_json_log_lines_keep_the_key_names_log_pipelines_parse(log_stream: io.StringIO) -> None:
+    log = logging.getLogger("vertexops.keys")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log.warning("failed", exc_info=True, extra={"_private": "x", "job": "j"})
+    line = json.loads(log_stream.getvalue())
+    assert list(line)[:4] == ["time", "level", "logger", "msg"]
+    assert (line["level"], line["logger"], line["msg"], line["job"]) == (
+        "WARNING",
+        "vertexops.keys",
+        "failed",
+        "j",
+    )
+    assert line["time"].endswith("+00:00") and len(line["time"]) == len("2026-01-01T00:00:00.000+00:00")
+    assert (
+        line["error"].startswith("Traceback (most recent call last):")
+        and "RuntimeError: boom" in line["error"]
+    )
+    assert "_private" not in line
+
+
+def test_logging_defaults_to_json_at_info_and_keeps_client_libraries_quiet_even_at_debug() -> None:
+    stream = io.StringIO()
+    handler = setup_logging(stream=stream)
+    try:
+        logging.getLogger("vertexops.test").debug("hidden")
+        logging.getLogger("vertexops.test").info("shown")
+        assert json.loads(stream.getvalue())["msg"] == "shown"
+        setup_logging("json", "DEBUG", stream=stream)
+        # At DEBUG these two print request headers, which carry bearer tokens.
+        for noisy in ("kubernetes", "urllib3"):
+            assert logging.getLogger(noisy).getEffectiveLevel() == logging.WARNING
+        logging.getLogger("urllib3.connectionpool").debug("Authorization: Bearer sentinel")
+        assert "sentinel" not in stream.getvalue()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for existing in list(logging.getLogger().handlers):
+            if existing.get_name() == "vertexops":
+                logging.getLogger().removeHandler(existing)
+        logging.getLogger().setLevel(logging.WARNING)
+
+
 def test_text_logs_are_key_value_lines() -> None:
     stream = io.StringIO()
     handler = setup_logging("text", "INFO", stream=stream)
