@@ -78,6 +78,11 @@ def test_a_failed_connection_is_a_typed_transport_error(exc: Exception, status: 
         vertex.get_tuning_job(name)
     assert caught.value.status == status and caught.value.http_status is None
     assert str(caught.value) == f"transport error calling tuningJobs.get on {name}: {reason}"
+    assert (caught.value.api, caught.value.method, caught.value.resource) == (
+        "aiplatform",
+        "tuningJobs.get",
+        name,
+    )
 
 
 def test_empty_credentials_are_refused_with_a_reason() -> None:
