@@ -393,8 +393,14 @@ def test_a_cancel_google_refuses_stalls_the_deletion_and_keeps_the_finalizer(har
     assert result.requeue_after == ReconcilerSettings().stalled_retry_seconds
     assert any(e[:2] == ("Warning", "PermissionDenied") for e in _events(harness, obj))
 
+    assert _condition(held, "Synced")["status"] == "False", "the refused call is not in sync"
     harness.reconcile("denied")  # the permission granted meanwhile: cancelled, then released
     assert harness.cancels() == 2
+    cancelling = harness.get("denied")
+    assert cancelling is not None
+    synced, stalled = _condition(cancelling, "Synced"), _condition(cancelling, "Stalled")
+    assert (synced["status"], synced["reason"]) == ("True", "ReconcileSuccess"), "in sync again"
+    assert (stalled["status"], stalled["reason"]) == ("False", "Deleting")
     harness.emu.advance(CANCEL_SECONDS + 1)
     harness.reconcile("denied")
     assert harness.get("denied") is None
