@@ -132,6 +132,49 @@ def test_a_refresh_failure_says_what_to_check(caplog: pytest.LogCaptureFixture) 
     assert "Workload Identity" in text and "GOOGLE_APPLICATION_CREDENTIALS" in text
 
 
+class ExpiredThenFailingCredentials(ga_credentials.Credentials):  # type: ignore[misc]
+    """Holds an expired token; its refresh fails with a token endpoint's answer that quotes that token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = SENTINEL_TOKEN
+        self.expiry = _utcnow() - timedelta(minutes=1)
+
+    def refresh(self, request: Any) -> None:
+        raise ga_exceptions.RefreshError(
+            f"('invalid_grant: token {SENTINEL_TOKEN} is revoked', {{'access_token': '{SENTINEL_TOKEN}'}})"
+            + " padding" * 60
+            + '\nsecond line with the body: {"error": "invalid_grant"}'
+        )
+
+
+def test_a_refresh_failure_keeps_one_scrubbed_line_and_says_what_to_check() -> None:
+    with pytest.raises(UnauthenticatedError) as caught:
+        CredentialsAuth(ExpiredThenFailingCredentials()).headers()
+    first_line = (
+        "('invalid_grant: token <redacted> is revoked', {'access_token': '<redacted>'})" + " padding" * 60
+    )
+    assert str(caught.value) == (
+        f"could not refresh the Google access token (RefreshError: {first_line[:300]}). "
+        "Check the operator's Application Default Credentials: on GKE the Kubernetes service account "
+        "must be bound to a Google service account through Workload Identity; elsewhere "
+        "GOOGLE_APPLICATION_CREDENTIALS must name a readable key file; with impersonation the "
+        "source identity needs roles/iam.serviceAccountTokenCreator on the target service account"
+    )
+    assert caught.value.status == "UNAUTHENTICATED" and caught.value.http_status is None
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_refresh_failure_without_a_message_still_names_its_type() -> None:
+    class Silent(ga_credentials.Credentials):  # type: ignore[misc]
+        def refresh(self, request: Any) -> None:
+            raise ga_exceptions.RefreshError()
+
+    with pytest.raises(UnauthenticatedError) as caught:
+        CredentialsAuth(Silent()).headers()
+    assert str(caught.value).startswith("could not refresh the Google access token (RefreshError: ). Check")
+
+
 def _assert_clean(secret: str, *texts: str) -> None:
     for text in texts:
         assert secret not in text
