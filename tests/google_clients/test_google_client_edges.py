@@ -115,3 +115,28 @@ def test_each_location_goes_to_its_own_host(location: str, host: str) -> None:
         f"{host}/v1/projects/p/locations/{location}/tuningJobs"
     )
     client.close()
+
+
+def test_a_job_that_does_not_parse_is_a_typed_malformed_response_naming_the_job() -> None:
+    name = f"projects/{PROJECT}/locations/{LOCATION}/tuningJobs/42"
+    with (
+        _client(
+            lambda request: httpx.Response(200, json={"name": name, "createTime": "yesterday"})
+        ) as vertex,
+        pytest.raises(MalformedResponseError) as caught,
+    ):
+        vertex.get_tuning_job(name)
+    error = caught.value
+    assert str(error).startswith(f"malformed response from tuningJobs.get on {name}: createTime: "), str(
+        error
+    )
+    assert (error.api, error.method, error.resource) == ("aiplatform", "tuningJobs.get", name)
+
+
+def test_a_malformed_job_name_is_refused_with_the_shape_it_must_have() -> None:
+    with _client(lambda request: httpx.Response(500)) as vertex, pytest.raises(ValueError) as caught:
+        vertex.get_tuning_job("tuningJobs/42")
+    assert str(caught.value) == (
+        "tuning job name must look like projects/{project}/locations/{location}/tuningJobs/{id}, "
+        "got 'tuningJobs/42'"
+    )
