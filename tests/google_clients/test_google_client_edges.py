@@ -12,6 +12,7 @@ from google_helpers import LOCATION, PROJECT
 
 from controller.google import (
     ApiKeyAuth,
+    GoogleAPIError,
     MalformedResponseError,
     RetryPolicy,
     StaticTokenAuth,
@@ -140,3 +141,66 @@ def test_a_malformed_job_name_is_refused_with_the_shape_it_must_have() -> None:
         "tuning job name must look like projects/{project}/locations/{location}/tuningJobs/{id}, "
         "got 'tuningJobs/42'"
     )
+
+
+PARENT = f"projects/{PROJECT}/locations/{LOCATION}"
+MALFORMED_CALLS = [
+    (
+        "tuningJobs.create",
+        lambda v: v.create_tuning_job(PROJECT, LOCATION, {"baseModel": "gemini-2.5-flash"}),
+    ),
+    ("tuningJobs.list", lambda v: v.list_tuning_jobs_page(PROJECT, LOCATION)),
+]
+
+
+@pytest.mark.parametrize(("method", "call"), MALFORMED_CALLS, ids=[m for m, _ in MALFORMED_CALLS])
+def test_a_create_or_list_answer_that_does_not_parse_names_the_call_and_the_parent(
+    method: str, call: object
+) -> None:
+    bad = {"name": f"{PARENT}/tuningJobs/1", "createTime": "yesterday"}
+    body = bad if method == "tuningJobs.create" else {"tuningJobs": [bad]}
+    with (
+        _client(lambda request: httpx.Response(200, json=body)) as vertex,
+        pytest.raises(MalformedResponseError) as caught,
+    ):
+        call(vertex)  # type: ignore[operator]
+    error = caught.value
+    assert str(error).startswith(f"malformed response from {method} on {PARENT}: "), str(error)
+    assert (error.api, error.method, error.resource) == ("aiplatform", method, PARENT)
+
+
+def test_a_failed_list_names_the_parent() -> None:
+    def not_found(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": {"code": 404, "status": "NOT_FOUND", "message": "no such"}})
+
+    with _client(not_found) as vertex, pytest.raises(GoogleAPIError) as caught:
+        vertex.list_tuning_jobs_page(PROJECT, LOCATION)
+    assert (caught.value.method, caught.value.resource) == ("tuningJobs.list", PARENT)
+
+
+def test_each_call_goes_to_the_host_of_its_location_and_a_base_url_keeps_no_trailing_slash() -> None:
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={})
+
+    regional = VertexClient(
+        auth=StaticTokenAuth("ya29.edge-test-token"),
+        retry=NO_RETRY,
+        http_client=httpx.Client(transport=httpx.MockTransport(record)),
+    )
+    with regional:
+        regional.list_tuning_jobs_page(PROJECT, "europe-west4")
+    based = VertexClient(
+        base_url="http://vertex.invalid/",
+        auth=StaticTokenAuth("ya29.edge-test-token"),
+        retry=NO_RETRY,
+        http_client=httpx.Client(transport=httpx.MockTransport(record)),
+    )
+    with based:
+        based.list_tuning_jobs_page(PROJECT, LOCATION)
+    assert seen == [
+        f"https://europe-west4-aiplatform.googleapis.com/v1/projects/{PROJECT}/locations/europe-west4/tuningJobs",
+        f"http://vertex.invalid/v1/{PARENT}/tuningJobs",
+    ]

@@ -103,6 +103,17 @@ def test_find_by_labels_falls_back_when_the_server_rejects_the_filter(
     assert [j.name for j in found] == [job.name]
     assert [r.query for r in emu.requests("tuningJobs.list")] == ['filter=labels.uid="x1"', ""]
 
+    # The listing without the filter keeps the page size and the API version asked for.
+    emu.clear_requests()
+    emu.add_fault("status", "tuningJobs.list", status=400, times=1, message="Unsupported filter.")
+    found = vertex.find_tuning_jobs_by_labels(
+        PROJECT, LOCATION, {"uid": "x1"}, page_size=1, version="v1beta1"
+    )
+    assert [j.name for j in found] == [job.name]
+    listed = emu.requests("tuningJobs.list")
+    assert all(r.path.startswith("/v1beta1/") for r in listed), [r.path for r in listed]
+    assert [r.query.split("&")[0] for r in listed][:2] == ['filter=labels.uid="x1"', "pageSize=1"]
+
 
 def test_find_by_labels_filters_client_side_when_the_server_ignores_the_filter(
     vertex: VertexClient, emu: Emulator, monkeypatch: pytest.MonkeyPatch
