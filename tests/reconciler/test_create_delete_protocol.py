@@ -341,7 +341,7 @@ def test_deleting_a_running_job_cancels_it_once_and_waits_for_it_to_stop(harness
     assert reconciling["message"] == "deleting: waiting for the tuning job to stop (now JOB_STATE_RUNNING)"
     stalled, synced = _condition(held, "Stalled"), _condition(held, "Synced")
     assert (stalled["status"], stalled["reason"], stalled.get("message", "")) == ("False", "Deleting", "")
-    assert (synced["status"], synced["reason"]) == ("True", "ReconcileSuccess")
+    assert (synced["status"], synced["reason"], synced.get("message", "")) == ("True", "ReconcileSuccess", "")
 
     for _ in range(3):  # still CANCELLING: no second cancel
         harness.reconcile("running")
@@ -435,6 +435,10 @@ def test_a_job_that_cannot_be_located_keeps_its_finalizer_and_says_why(
     stalled = _condition(held, "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec"), stalled
     assert stalled["message"].startswith("spec.projectID: not set"), stalled
+    synced = _condition(held, "Synced")
+    assert (synced["status"], synced["reason"]) == ("True", "ReconcileSuccess"), (
+        "the spec is at fault, not a call"
+    )
     assert result.requeue_after == 60.0
     assert emu.count("tuningJobs.cancel") == 0
 
