@@ -106,7 +106,7 @@ class Transport:
             )
             return self._parse_json(response, method, resource)
 
-        return self._with_retries(method, resource, retry, attempt)
+        return self._with_retries(method, retry, attempt)
 
     def stream_sse(
         self,
@@ -137,7 +137,7 @@ class Transport:
                 raise self._http_error(response, method, resource)
             return response
 
-        response = self._with_retries(method, resource, retry, attempt)
+        response = self._with_retries(method, retry, attempt)
         try:
             for data in _sse_data(response):
                 try:
@@ -198,7 +198,7 @@ class Transport:
                 raise self._http_error(response, method, resource)
             return response
 
-        return self._with_retries(method, resource, retry, attempt)
+        return self._with_retries(method, retry, attempt)
 
     def stream_error(self, exc: Exception, method: str, resource: str) -> TransportError:
         """A typed, redacted error for a connection that failed while a streamed body was being read."""
@@ -206,7 +206,7 @@ class Transport:
 
     # -- internals ---------------------------------------------------------------------------------------
 
-    def _with_retries(self, method: str, resource: str, retry: bool, attempt: Callable[[], T]) -> T:
+    def _with_retries(self, method: str, retry: bool, attempt: Callable[[], T]) -> T:
         policy = self.retry if retry else NO_RETRY
         started = time.monotonic()
         attempts = 0

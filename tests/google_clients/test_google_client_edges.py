@@ -6,20 +6,26 @@ a job before creating it again, the typed errors a caller branches on, the check
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
-from google_helpers import LOCATION, PROJECT
+from google.auth import credentials as ga_credentials
+from google_helpers import FAST_RETRY, LOCATION, PROJECT, TOKEN
 
 from controller.google import (
     ApiKeyAuth,
+    CredentialsAuth,
     GoogleAPIError,
     MalformedResponseError,
     RetryPolicy,
     StaticTokenAuth,
     TransportError,
+    UnauthenticatedError,
     VertexClient,
 )
 from controller.google.vertex import label_filter, vertex_host
+from emulator import Emulator
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
@@ -204,3 +210,64 @@ def test_each_call_goes_to_the_host_of_its_location_and_a_base_url_keeps_no_trai
         f"https://europe-west4-aiplatform.googleapis.com/v1/projects/{PROJECT}/locations/europe-west4/tuningJobs",
         f"http://vertex.invalid/v1/{PARENT}/tuningJobs",
     ]
+
+
+def test_an_answer_that_is_not_json_names_the_call_the_job_and_the_status() -> None:
+    name = f"{PARENT}/tuningJobs/7"
+    with (
+        _client(lambda request: httpx.Response(200, text="<html>proxy error</html>")) as vertex,
+        pytest.raises(MalformedResponseError) as caught,
+    ):
+        vertex.get_tuning_job(name)
+    assert str(caught.value) == (
+        f"malformed response from tuningJobs.get on {name}: "
+        "HTTP 200 body is not JSON: '<html>proxy error</html>'"
+    )
+    assert (caught.value.method, caught.value.resource) == ("tuningJobs.get", name)
+
+
+def test_a_call_with_its_own_timeout_uses_it_rather_than_the_clients(emu: Emulator) -> None:
+    # generateContent has its own timeout (long by default); shorter than the emulator's delay here, while
+    # the client's default would wait it out.
+    model = f"{PARENT}/publishers/google/models/gemini-2.5-flash"
+    emu.add_fault("latency", "publishers.models.generateContent", latency_seconds=1.5, times=1)
+    with (
+        VertexClient(
+            base_url=emu.url, auth=StaticTokenAuth(TOKEN), retry=NO_RETRY, generate_timeout=0.3
+        ) as vertex,
+        pytest.raises(TransportError) as caught,
+    ):
+        vertex.generate_content(model, "hello")
+    assert caught.value.status == "DEADLINE_EXCEEDED"
+
+
+def test_a_retry_is_logged_with_the_call_and_the_attempt(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="vertexops.google")
+    emu.add_fault("status", "tuningJobs.list", status=503, times=1, retry_after_seconds=0)
+    with VertexClient(base_url=emu.url, auth=StaticTokenAuth(TOKEN), retry=FAST_RETRY) as vertex:
+        vertex.list_tuning_jobs(PROJECT, LOCATION)
+    lines = [r.getMessage() for r in caplog.records if r.name == "vertexops.google"]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"tuningJobs.list failed (HTTP 503 UNAVAILABLE, attempt 1 of {FAST_RETRY.max_attempts}); retrying in"
+    ), lines
+
+
+def test_a_token_rejected_twice_reports_both_attempts(emu: Emulator) -> None:
+    auth = CredentialsAuth(_Rejected())
+    with (
+        VertexClient(base_url=emu.url, auth=auth, retry=NO_RETRY) as vertex,
+        pytest.raises(UnauthenticatedError) as caught,
+    ):
+        vertex.list_tuning_jobs(PROJECT, LOCATION)
+    assert caught.value.attempts == 2, "one fresh token, then no more"
+    assert [r.status for r in emu.requests("tuningJobs.list")] == [401, 401]
+
+
+class _Rejected(ga_credentials.Credentials):  # type: ignore[misc]
+    """Always hands out a token the emulator never minted."""
+
+    def refresh(self, request: object) -> None:
+        self.token = "ya29.never-minted"
+        self.expiry = None
