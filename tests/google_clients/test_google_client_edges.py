@@ -254,7 +254,10 @@ def test_a_retry_is_logged_with_the_call_and_the_attempt(
     ), lines
 
 
-def test_a_token_rejected_twice_reports_both_attempts(emu: Emulator) -> None:
+def test_a_token_rejected_twice_reports_both_attempts(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vertexops.google")
     auth = CredentialsAuth(_Rejected())
     with (
         VertexClient(base_url=emu.url, auth=auth, retry=NO_RETRY) as vertex,
@@ -263,6 +266,8 @@ def test_a_token_rejected_twice_reports_both_attempts(emu: Emulator) -> None:
         vertex.list_tuning_jobs(PROJECT, LOCATION)
     assert caught.value.attempts == 2, "one fresh token, then no more"
     assert [r.status for r in emu.requests("tuningJobs.list")] == [401, 401]
+    said = [r.getMessage() for r in caplog.records if r.name == "vertexops.google"]
+    assert said == ["tuningJobs.list: credential rejected, retrying once with a fresh token"], said
 
 
 class _Rejected(ga_credentials.Credentials):  # type: ignore[misc]
