@@ -276,3 +276,22 @@ class _Rejected(ga_credentials.Credentials):  # type: ignore[misc]
     def refresh(self, request: object) -> None:
         self.token = "ya29.never-minted"
         self.expiry = None
+
+
+def test_a_body_is_sent_as_json_with_its_content_type_and_a_read_sends_none() -> None:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"name": f"{PARENT}/tuningJobs/1"})
+
+    with _client(record) as vertex:
+        vertex.cancel_tuning_job(f"{PARENT}/tuningJobs/1")
+        vertex.get_tuning_job(f"{PARENT}/tuningJobs/1")
+    cancel, get = seen
+    assert (cancel.method, cancel.headers.get("content-type"), cancel.content) == (
+        "POST",
+        "application/json",
+        b"{}",
+    )
+    assert (get.method, get.headers.get("content-type"), get.content) == ("GET", None, b"")
