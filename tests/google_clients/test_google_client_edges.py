@@ -295,3 +295,39 @@ def test_a_body_is_sent_as_json_with_its_content_type_and_a_read_sends_none() ->
         b"{}",
     )
     assert (get.method, get.headers.get("content-type"), get.content) == ("GET", None, b"")
+
+
+def test_a_client_closes_only_the_http_client_it_made() -> None:
+    given = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json={})))
+    VertexClient(base_url="http://vertex.invalid", auth=StaticTokenAuth("t"), http_client=given).close()
+    assert not given.is_closed, "the caller's client stays open for the caller"
+    given.close()
+    own = VertexClient(base_url="http://vertex.invalid", auth=StaticTokenAuth("t"))
+    made = own._transport._client
+    own.close()
+    assert made.is_closed
+
+
+def test_every_call_is_observed_with_its_duration_even_when_the_connection_fails() -> None:
+    seen: list[tuple[str, str, int | None, float]] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            raise httpx.ConnectError("refused")
+        return httpx.Response(200, json={"name": f"{PARENT}/tuningJobs/1"})
+
+    with VertexClient(
+        base_url="http://vertex.invalid",
+        auth=StaticTokenAuth("t"),
+        retry=NO_RETRY,
+        observer=lambda *call: seen.append(call),
+        http_client=httpx.Client(transport=httpx.MockTransport(flaky)),
+    ) as vertex:
+        vertex.get_tuning_job(f"{PARENT}/tuningJobs/1")
+        with pytest.raises(TransportError):
+            vertex.cancel_tuning_job(f"{PARENT}/tuningJobs/1")
+    assert [call[:3] for call in seen] == [
+        ("aiplatform", "tuningJobs.get", 200),
+        ("aiplatform", "tuningJobs.cancel", None),
+    ]
+    assert all(0.0 <= call[3] < 5.0 for call in seen), seen
