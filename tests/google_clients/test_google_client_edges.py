@@ -24,6 +24,7 @@ from controller.google import (
     UnauthenticatedError,
     VertexClient,
 )
+from controller.google.transport import Transport
 from controller.google.vertex import label_filter, vertex_host
 from emulator import Emulator
 
@@ -331,3 +332,25 @@ def test_every_call_is_observed_with_its_duration_even_when_the_connection_fails
         ("aiplatform", "tuningJobs.cancel", None),
     ]
     assert all(0.0 <= call[3] < 5.0 for call in seen), seen
+
+
+def test_a_streamed_download_is_handed_over_unread() -> None:
+    # The dataset preflight reads a file of gigabytes piece by piece; a response read whole here would hold
+    # all of it in the operator's memory.
+    transport = Transport(
+        api="storage",
+        auth=StaticTokenAuth("t"),
+        retry=NO_RETRY,
+        http_client=httpx.Client(
+            transport=httpx.MockTransport(
+                lambda request: httpx.Response(200, content=iter([b"a" * 10, b"b"]))
+            )
+        ),
+    )
+    response = transport.open_stream("objects.get", "http://storage.invalid/o/x?alt=media", retry=False)
+    try:
+        assert not response.is_stream_consumed
+        assert b"".join(response.iter_bytes()) == b"a" * 10 + b"b"
+    finally:
+        response.close()
+        transport.close()
