@@ -7,10 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from google_helpers import LOCATION, PROJECT, Calls, job_body
 
-from controller.google import NotFoundError, VertexClient
+from controller.google import (
+    MalformedResponseError,
+    NotFoundError,
+    RetryPolicy,
+    StaticTokenAuth,
+    VertexClient,
+)
 from emulator import Emulator
 
 ENDPOINT_SHAPE = "projects/{project}/locations/{location}/endpoints/{id}"
@@ -145,3 +152,45 @@ def test_a_malformed_output_name_is_refused_before_any_request(
         call(vertex)
     assert str(caught.value).startswith(message + ", got '"), str(caught.value)
     assert calls.items == []
+
+
+ENDPOINT = "projects/p/locations/us-central1/endpoints/5"
+MODEL = "projects/p/locations/us-central1/models/9"
+TYPED_ERROR_CALLS: list[tuple[str, str, Callable[[VertexClient], Any]]] = [
+    ("endpoints.get", ENDPOINT, lambda v: v.get_endpoint(ENDPOINT)),
+    ("endpoints.undeployModel", ENDPOINT, lambda v: v.undeploy_model(ENDPOINT, "7")),
+    ("endpoints.delete", ENDPOINT, lambda v: v.delete_endpoint(ENDPOINT)),
+    ("models.get", MODEL, lambda v: v.get_model(MODEL)),
+    ("models.delete", MODEL, lambda v: v.delete_model(MODEL)),
+]
+
+
+def _answering(response: httpx.Response) -> VertexClient:
+    return VertexClient(
+        base_url="http://vertex.invalid",
+        auth=StaticTokenAuth("ya29.outputs-test"),
+        retry=RetryPolicy(max_attempts=1),
+        http_client=httpx.Client(transport=httpx.MockTransport(lambda request: response)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "resource", "call"), TYPED_ERROR_CALLS, ids=[m for m, _, _ in TYPED_ERROR_CALLS]
+)
+def test_each_output_call_names_itself_and_its_resource_in_its_errors(
+    method: str, resource: str, call: Callable[[VertexClient], Any]
+) -> None:
+    with (
+        _answering(httpx.Response(200, json=[])) as vertex,
+        pytest.raises(MalformedResponseError) as malformed,
+    ):
+        call(vertex)
+    assert (malformed.value.method, malformed.value.resource) == (method, resource)
+    assert (
+        str(malformed.value)
+        == f"malformed response from {method} on {resource}: expected a JSON object, got list"
+    )
+    gone = httpx.Response(404, json={"error": {"code": 404, "status": "NOT_FOUND", "message": "not found"}})
+    with _answering(gone) as vertex, pytest.raises(NotFoundError) as missing:
+        call(vertex)
+    assert (missing.value.method, missing.value.resource) == (method, resource)
