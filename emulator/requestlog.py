@@ -26,12 +26,15 @@ class RequestRecord:
     principal: str = ""
     # The name of the resource a create call made ('' for other calls), so a log shows what was made in order.
     created: str = ""
+    # The caller's User-Agent header, which Cloud Audit Logs show as callerSuppliedUserAgent.
+    user_agent: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["httpMethod"] = data.pop("http_method")
         data["durationMs"] = round(data.pop("duration_ms"), 3)
         data["credentials"] = list(self.credentials)
+        data["userAgent"] = data.pop("user_agent")
         return data
 
 

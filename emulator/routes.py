@@ -817,5 +817,6 @@ def record_request(
             credentials=credential_sources(req),
             principal=req.principal,
             created=req.created,
+            user_agent=req.headers.get("user-agent", ""),
         )
     )

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from importlib import metadata
 from typing import Any, TypeVar
 
 import httpx
@@ -34,7 +35,18 @@ Observer = Callable[[str, str, int | None, float], None]
 Hint = Callable[[type[GoogleAPIError], str, str, str], str]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-USER_AGENT = "vertexops/0.1"
+
+
+def _user_agent() -> str:
+    """`vertexops/<version>`: Cloud Audit Logs show it (callerSuppliedUserAgent), so the operator's calls
+    can be told from a person's."""
+    try:
+        return f"vertexops/{metadata.version('vertexops')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "vertexops"
+
+
+USER_AGENT = _user_agent()
 REDACTED = "<redacted>"
 
 T = TypeVar("T")

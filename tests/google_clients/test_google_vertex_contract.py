@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from google_helpers import LOCATION, PROJECT, Calls, job_body
+from importlib.metadata import version
 
-from controller.google import FailedPreconditionError, InvalidArgumentError, NotFoundError, VertexClient
+import pytest
+from google_helpers import LOCATION, PROJECT, TOKEN, Calls, job_body
+
+from controller.google import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    StaticTokenAuth,
+    VertexClient,
+)
 from controller.google.models_vertex import TRAIN_TOTAL_LOSS, TuningJobCreate
 from emulator import Emulator
 
@@ -278,3 +286,10 @@ def test_listing_through_v1beta1_reads_where_a_pending_job_is(vertex: VertexClie
     assert v1.tuning_job_state is None
     assert beta.name == job.name and beta.tuning_job_state == "TUNING_JOB_STATE_WAITING_FOR_CAPACITY"
     assert [r.path.split("/")[1] for r in emu.requests("tuningJobs.list")][-2:] == ["v1", "v1beta1"]
+
+
+def test_every_call_says_it_comes_from_vertexops(emu: Emulator) -> None:
+    # Cloud Audit Logs show the caller's User-Agent: a platform team finds the operator's calls by it.
+    with VertexClient(base_url=emu.url, auth=StaticTokenAuth(TOKEN)) as vertex:
+        vertex.list_tuning_jobs(PROJECT, LOCATION)
+    assert [r.user_agent for r in emu.requests("tuningJobs.list")] == [f"vertexops/{version('vertexops')}"]
