@@ -293,3 +293,10 @@ def test_every_call_says_it_comes_from_vertexops(emu: Emulator) -> None:
     with VertexClient(base_url=emu.url, auth=StaticTokenAuth(TOKEN)) as vertex:
         vertex.list_tuning_jobs(PROJECT, LOCATION)
     assert [r.user_agent for r in emu.requests("tuningJobs.list")] == [f"vertexops/{version('vertexops')}"]
+
+
+def test_finding_by_labels_in_an_empty_location_finds_nothing(vertex: VertexClient, emu: Emulator) -> None:
+    # The answer the create path waits for before it creates: "no such job", not an error.
+    assert vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "none"}) == []
+    emu.add_fault("status", "tuningJobs.list", status=400, times=1, message="Unsupported filter.")
+    assert vertex.find_tuning_jobs_by_labels(PROJECT, LOCATION, {"uid": "none"}) == []
