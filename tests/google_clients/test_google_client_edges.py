@@ -253,6 +253,14 @@ def test_a_retry_is_logged_with_the_call_and_the_attempt(
     assert len(lines) == 1 and lines[0].startswith(
         f"tuningJobs.list failed (HTTP 503 UNAVAILABLE, attempt 1 of {FAST_RETRY.max_attempts}); retrying in"
     ), lines
+    caplog.clear()
+    emu.add_fault("drop", "tuningJobs.list", times=1)
+    with VertexClient(base_url=emu.url, auth=StaticTokenAuth(TOKEN), retry=FAST_RETRY) as vertex:
+        vertex.list_tuning_jobs(PROJECT, LOCATION)
+    dropped = [r.getMessage() for r in caplog.records if r.name == "vertexops.google"]
+    assert len(dropped) == 1 and dropped[0].startswith("tuningJobs.list failed (UNAVAILABLE, attempt 1 of"), (
+        dropped
+    )
 
 
 def test_a_token_rejected_twice_reports_both_attempts(
