@@ -114,6 +114,20 @@ class Resources:
         ).items
         return [{"type": e.type, "reason": e.reason, "message": e.message} for e in items]
 
+    def wait_for_event(
+        self, name: str, reason: str, type_: str | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The first event of `reason` (and `type_`) about `name`. The operator sends events from a thread of
+        their own after the status write, so a test that has seen a condition waits for its event too."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events(name):
+                if event["reason"] == reason and type_ in (None, event["type"]):
+                    return event
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {reason} event about {name} in {timeout}s: {self.events(name)}")
+            time.sleep(0.2)
+
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     for c in (obj.get("status") or {}).get("conditions") or []:

@@ -363,7 +363,7 @@ def test_an_import_that_differs_from_its_spec_says_so_and_a_missing_one_stalls(
     message = condition(obj, "SpecMatched")["message"]  # type: ignore[index]
     assert 'spec.baseModel is "gemini-2.0-flash-001" but the job has "gemini-2.5-flash"' in message
     assert "spec.supervisedTuningSpec.hyperParameters.epochCount is 5 but the job has 3" in message
-    assert any(e["type"] == "Warning" and e["reason"] == "SpecMismatch" for e in resources.events("odd"))
+    resources.wait_for_event("odd", "SpecMismatch", "Warning")
     assert obj["status"]["state"] == "JOB_STATE_PENDING"
     # With deletionPolicy: Cancel, deleting the resource cancels the imported job (still pending).
     resources.delete("odd")

@@ -328,7 +328,7 @@ def test_warnings_do_not_block_unless_strict(
     assert preflight["problems"][1].startswith(
         f"warning: gs://{BUCKET}/train.jsonl line 12: note: unknown field"
     )
-    assert any(e["reason"] == "DatasetWarnings" for e in resources.events("warned"))
+    resources.wait_for_event("warned", "DatasetWarnings")
 
     strict = resources.wait_for("strict", _stalled("InvalidDataset"), what="strict: Stalled")
     assert "spec.preflight.strict" in condition(strict, "Stalled")["message"]  # type: ignore[index]
@@ -353,7 +353,7 @@ def test_skip_reads_nothing_and_warn_only_creates_despite_errors(
     warned = resources.wait_for("warn-only", _created, what="created")
     assert warned["status"]["preflight"]["result"] == "Failed"
     assert warned["status"]["preflight"]["mode"] == "WarnOnly"
-    assert any(e["reason"] == "InvalidDataset" for e in resources.events("warn-only"))
+    resources.wait_for_event("warn-only", "InvalidDataset")
     assert emulator.count("tuningJobs.create") == 2
 
 

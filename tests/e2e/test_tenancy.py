@@ -109,7 +109,7 @@ def test_escapes_never_reach_google_and_a_tenant_change_applies_without_restart(
         expected = violations(spec, tenant, where(spec, tenant))
         assert condition(obj, "Stalled")["message"] == expected[0]  # type: ignore[index]
         assert condition(obj, "Synced")["status"] == "True"  # type: ignore[index]
-        assert any(e["reason"] == "PolicyDenied" for e in resources.events(escape.id))
+        resources.wait_for_event(escape.id, "PolicyDenied")
     resources.wait_for("allowed", lambda o: is_true(o, "Ready"), timeout=90, what="Ready")
 
     assert emulator.count("tuningJobs.create") == 1, "a refused job reached Google"
@@ -285,7 +285,7 @@ def test_after_a_rebuild_running_jobs_are_adopted_at_once_and_only_creates_wait(
                 name, lambda o: bool((o.get("status") or {}).get("name")), what="adopted"
             )
             assert adopted["status"]["name"] == remote[name]
-            assert any(e["reason"] == "Adopted" for e in resources.events(name))
+            resources.wait_for_event(name, "Adopted")
         for name in queued:
             resources.wait_for(name, _waiting_with("(2 of 2 in use)", "of 2 in line"), what="waiting")
         assert emulator.count("tuningJobs.create") == 2, "a job created while two ran"

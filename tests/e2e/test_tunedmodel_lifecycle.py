@@ -174,7 +174,7 @@ def test_a_changed_description_is_patched_with_its_mask_and_drift_is_undone_at_r
         assert time.monotonic() < deadline, "the drift was never undone"
         time.sleep(0.2)
     assert _update_masks(emulator) == ["description", "description", "description"]
-    assert "Updated" in [e["reason"] for e in resources.events("patch-me")]
+    resources.wait_for_event("patch-me", "Updated")
 
 
 @pytest.mark.usefixtures("crds")

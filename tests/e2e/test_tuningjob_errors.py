@@ -22,9 +22,7 @@ def test_permission_denied_stalls_with_the_permission_named(
     assert synced is not None and synced["status"] == "False"
     assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
     assert "state" not in obj["status"], "no job exists, so there is no job state to report"
-    assert any(
-        e["reason"] == "PermissionDenied" and e["type"] == "Warning" for e in resources.events("no-rights")
-    )
+    resources.wait_for_event("no-rights", "PermissionDenied", "Warning")
 
 
 def test_vertex_validation_error_stalls_with_googles_message(
