@@ -218,13 +218,18 @@ class Tenancy:
         namespace: the cache parses only what is read)."""
         if self.tuning_jobs is None:
             return []
+        return [job for ns in self._namespaces_of(tenant) for job in self.tuning_jobs.list_namespace(ns)]
+
+    def _namespaces_of(self, tenant: JsonObject) -> list[str]:
+        """The namespaces holding TuningJobs that this tenant, and no other, covers."""
+        if self.tuning_jobs is None:
+            return []
         name = tenant["metadata"]["name"]
-        result = []
-        for namespace in self.tuning_jobs.namespaces():
-            covering = self.tenants_of(namespace)
-            if len(covering) == 1 and covering[0]["metadata"]["name"] == name:
-                result.extend(self.tuning_jobs.list_namespace(namespace))
-        return result
+        return [
+            namespace
+            for namespace in self.tuning_jobs.namespaces()
+            if [t["metadata"]["name"] for t in self.tenants_of(namespace)] == [name]
+        ]
 
     def _breaks_rules(self, job: JsonObject, tenant: JsonObject) -> bool:
         return bool(violations(job.get("spec") or {}, tenant, self.where(job, tenant)))
@@ -234,13 +239,7 @@ class Tenancy:
         tenant = self.tenant_of(namespace)
         if tenant is None or not (tenant["spec"].get("limits") or {}).get("maxActiveJobs"):
             return []
-        name = tenant["metadata"]["name"]
-        keys: list[str] = []
-        for other in self.tuning_jobs.namespaces() if self.tuning_jobs is not None else ():
-            covering = self.tenants_of(other)
-            if len(covering) == 1 and covering[0]["metadata"]["name"] == name:
-                keys.extend(self.pending_keys(other))
-        return keys
+        return [key for other in self._namespaces_of(tenant) for key in self.pending_keys(other)]
 
     def keys_for_tenant(self, tenant: JsonObject) -> list[str]:
         """Keys a tenant change can affect: every job not yet created (strict mode, namespaces moved in or
